@@ -1,0 +1,33 @@
+# Everything the project needs is installed from here: a fresh machine needs only
+# Python 3.11 and make (and apt, for the browser the portal tests drive).
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench chromium clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[embedded,test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/carespace serve --demo
+
+# Debian's Chromium drives the portal's browser tests; never a downloaded browser.
+chromium:
+	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-liberation >/dev/null)
+
+lint: $(STAMP)
+	$(BIN)/ruff check fhir_server tests bench fixtures
+
+test: $(STAMP) chromium lint
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.search --synthea ../shared/data/synthea
+
+clean:
+	rm -rf $(VENV) var tests/screenshots

@@ -1,0 +1,100 @@
+"""The one door: who is asking, and which patient compartments, types and interactions
+their grants allow. The REST API and the portal both decide here.
+
+A caller holds SMART grants (from a token's scopes, or full access for a portal session)
+and a set of patients: ``None`` means every patient (back-end clients, practice
+administration); otherwise only those patients' compartments. Reads and searches are
+filtered in the database query through ``search_scope``; writes and reads by id are checked
+with ``check_resource`` before anything is returned or stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from fhir_server.resources.errors import FhirError, forbidden, not_found
+from fhir_server.resources.search.scope import SearchScope
+from fhir_server.smart.scopes import ScopeGrant
+
+INTERACTION_NAMES = {"c": "create", "r": "read", "u": "update", "d": "delete", "s": "search"}
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking. ``patients`` None = all patients (system or practice administration)."""
+
+    kind: str  # "system" | "patient" | "delegate" | "user" | "admin"
+    subject: str  # client id, account id or "admin"
+    grants: tuple[ScopeGrant, ...]
+    patients: frozenset[str] | None
+    client_id: str | None = None
+    fhir_user: str | None = None  # "Patient/x" or "RelatedPerson/y"
+    on_behalf_of: str | None = None  # the patient a delegate acts for
+    claims: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def is_unrestricted(self) -> bool:
+        return self.patients is None
+
+    def who(self) -> str:
+        """The reference an AuditEvent names as the agent."""
+        return self.fhir_user or f"Device/{self.client_id or self.subject}"
+
+
+def _grants_for(caller: Caller, resource_type: str, interaction: str) -> list[ScopeGrant]:
+    return [g for g in caller.grants if g.covers(resource_type, interaction)]
+
+
+def check_interaction(caller: Caller, resource_type: str, interaction: str) -> None:
+    """403 when no scope allows this interaction on this type."""
+    if not _grants_for(caller, resource_type, interaction):
+        raise forbidden(
+            f"The token's scopes do not allow {INTERACTION_NAMES[interaction]} on {resource_type}.")
+
+
+def search_scope(caller: Caller, resource_type: str, interaction: str = "s") -> SearchScope:
+    """The filter every read and search of this caller runs inside (applied in the query)."""
+    grants = _grants_for(caller, resource_type, interaction)
+    if not grants:
+        raise forbidden(f"The token's scopes do not allow search on {resource_type}.")
+    restrictions: dict[str, list[list[tuple[str, str]]]] = {}
+    # A v2 query restriction narrows only if every grant for the type is restricted.
+    if all(g.query for g in grants):
+        restrictions[resource_type] = [list(g.query) for g in grants]
+    return SearchScope(patients=caller.patients, restrictions=restrictions,
+                       allow_non_compartment=True)
+
+
+def readable_types_scope(caller: Caller, types: list[str]) -> dict[str, SearchScope]:
+    return {t: search_scope(caller, t) for t in types if _grants_for(caller, t, "s")}
+
+
+def check_resource(caller: Caller, resource_type: str, resource_id: str,
+                   compartments: list[str], interaction: str) -> None:
+    """A resource read, changed or deleted by id: inside the caller's patients?
+
+    Outside them the answer is 404, so that a patient cannot learn that another patient's
+    resource exists.
+    """
+    check_interaction(caller, resource_type, interaction)
+    if caller.patients is None:
+        return
+    if compartments and not caller.patients.intersection(compartments):
+        raise not_found(resource_type, resource_id)
+    if not compartments and interaction in "cud":
+        raise forbidden(f"A patient-scoped caller cannot {INTERACTION_NAMES[interaction]} "
+                        f"{resource_type}, which belongs to no patient.")
+
+
+def check_write(caller: Caller, resource_type: str, compartments: list[str], interaction: str) -> None:
+    """A new or changed resource must stay inside the caller's patients."""
+    check_interaction(caller, resource_type, interaction)
+    if caller.patients is None:
+        return
+    if not compartments:
+        raise forbidden(f"A patient-scoped caller cannot write {resource_type}, which belongs to no patient.")
+    outside = set(compartments) - caller.patients
+    if outside:
+        raise FhirError(403, "forbidden",
+                        f"The resource refers to patient(s) outside this token's access: {', '.join(sorted(outside))}.")

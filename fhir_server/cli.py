@@ -1,0 +1,197 @@
+"""The ``carespace`` command: serve, import, token, invite, clients, capability.
+
+Every command works on the same data as ``serve``: ``MONGODB_URI`` when set; otherwise the
+embedded database that a running ``serve`` started for this data dir, or one started for
+the command's own duration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import socket
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from fhir_server.config import Settings
+from fhir_server.errors import StartupError
+
+T = TypeVar("T")
+
+
+def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
+    values: dict[str, Any] = dict(extra)
+    if getattr(args, "data_dir", None):
+        values["data_dir"] = Path(args.data_dir)
+    return Settings(**values)
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from fhir_server import embedded_db
+    from fhir_server.app import create_app
+
+    base_default = f"http://{args.host}:{args.port}"
+    settings = _settings(args, demo=args.demo)
+    if "CARESPACE_BASE_URL" not in os.environ:
+        settings.base_url = base_default
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if not _port_free(args.host, args.port):
+        raise StartupError(f"Port {args.port} on {args.host} is already in use; choose another with --port.")
+    server = None
+    if not settings.mongodb_uri:
+        if embedded_db.running_uri(settings.data_dir):
+            raise StartupError(f"Another 'carespace serve' is already using the data directory {settings.data_dir}.")
+        server = embedded_db.start(settings.data_dir)
+        settings.mongodb_uri = server.uri
+        settings.embedded_db = True
+    try:
+        app = create_app(settings)
+        config = uvicorn.Config(app, host=args.host, port=args.port, log_level="info",
+                                proxy_headers=True, server_header=False)
+        uvicorn_server = uvicorn.Server(config)
+        app.state.on_ready = lambda: _announce(settings)
+        uvicorn_server.run()
+    finally:
+        if server:
+            server.stop()
+    return 0
+
+
+def _announce(settings: Settings) -> None:
+    print(f"\nCareSpace is running: open {settings.base_url}/", flush=True)
+    print(f"FHIR API: {settings.fhir_base}  (metadata: {settings.fhir_base}/metadata)", flush=True)
+
+
+def _run_with_store(args: argparse.Namespace, work: Callable[[Any, Settings], Awaitable[T]]) -> T:
+    """Run ``work(services, settings)`` against the command's database."""
+    from fhir_server import embedded_db
+    from fhir_server.services import build_services
+
+    settings = _settings(args)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with embedded_db.database_for_command(settings.data_dir, settings.mongodb_uri) as (uri, embedded):
+        settings.mongodb_uri, settings.embedded_db = uri, embedded
+
+        async def main() -> T:
+            services = await build_services(settings)
+            try:
+                return await work(services, settings)
+            finally:
+                await services.db.close()
+
+        return asyncio.run(main())
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from fhir_server.smart.scopes import ScopeError, parse_scopes
+    from fhir_server.smart.tokens import issue_access_token
+
+    try:
+        grants = parse_scopes(args.scope)
+    except ScopeError as exc:
+        raise StartupError(str(exc)) from None
+    if not grants or any(g.context != "system" for g in grants):
+        raise StartupError("carespace token issues practice administration tokens: use system/ scopes, "
+                           "e.g. --scope 'system/*.rs'.")
+    from fhir_server.smart import keys
+
+    settings = _settings(args)
+    key = keys.load_or_create(settings.data_dir)
+    token, _ = issue_access_token(key, issuer=settings.base_url, audience=settings.fhir_base,
+                                  subject="carespace-admin", scope=args.scope, ttl=args.ttl,
+                                  extra={"client_id": "carespace-cli"})
+    print(token)
+    return 0
+
+
+def cmd_capability(args: argparse.Namespace) -> int:
+    from fhir_server.resources.capabilities import capability_statement
+
+    print(json.dumps(capability_statement(_settings(args).base_url), indent=2))
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from fhir_server.importer import import_paths
+
+    async def work(services: Any, settings: Settings) -> int:
+        report = await import_paths(services, [Path(p) for p in args.paths])
+        print(report.summary())
+        return 0 if not report.failures else 1
+
+    return _run_with_store(args, work)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="carespace", description=__doc__.splitlines()[0])
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", default=os.environ.get("CARESPACE_DATA_DIR"),
+                        help="where the embedded database and the server key live (default ./var)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", parents=[common], help="serve the FHIR API, SMART and the portal")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--demo", action="store_true", help="load the demo practice and turn on the dev outbox")
+    serve.set_defaults(func=cmd_serve)
+
+    imp = sub.add_parser("import", parents=[common], help="import FHIR Bundles and NDJSON files or folders")
+    imp.add_argument("paths", nargs="+")
+    imp.set_defaults(func=cmd_import)
+
+    token = sub.add_parser("token", parents=[common], help="print an access token with system scopes")
+    token.add_argument("--scope", required=True)
+    token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
+    token.set_defaults(func=cmd_token)
+
+    cap = sub.add_parser("capability", parents=[common], help="print the CapabilityStatement")
+    cap.set_defaults(func=cmd_capability)
+
+    for register in _extensions():
+        register(sub, common)
+    return parser
+
+
+def _extensions() -> list[Callable[[Any, argparse.ArgumentParser], None]]:
+    """Commands that other rooms add (invite: portal; clients: smart)."""
+    found = []
+    for module_name in ("fhir_server.smart.cli", "fhir_server.portal.cli"):
+        try:
+            module = __import__(module_name, fromlist=["register"])
+        except ModuleNotFoundError:
+            continue
+        found.append(module.register)
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except StartupError as exc:
+        print(f"carespace: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

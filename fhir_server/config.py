@@ -1,0 +1,82 @@
+"""Settings from the environment: one typed place, built once in ``create_app``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Link(BaseSettings):
+    """A link on the portal's Resources page."""
+
+    title: str
+    url: str
+    description: str = ""
+
+
+DEFAULT_RESOURCES = [
+    Link(
+        title="National Cancer Institute",
+        url="https://www.cancer.gov/",
+        description="Trusted information about cancer types, treatment and clinical trials.",
+    ),
+    Link(
+        title="American Cancer Society",
+        url="https://www.cancer.org/",
+        description="Support, programmes and answers 24 hours a day at 1-800-227-2345.",
+    ),
+    Link(
+        title="CancerCare",
+        url="https://www.cancercare.org/",
+        description="Free counselling, support groups and financial help from oncology social workers.",
+    ),
+]
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set. Environment names are the documented ones."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    mongodb_uri: str | None = Field(default=None, validation_alias="MONGODB_URI")
+    base_url: str = Field(
+        default="http://127.0.0.1:8080",
+        validation_alias=AliasChoices("CARESPACE_BASE_URL", "base_url"),
+    )
+    smtp_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("CARESPACE_SMTP_URL", "smtp_url")
+    )
+    data_dir: Path = Field(
+        default=Path("var"), validation_alias=AliasChoices("CARESPACE_DATA_DIR", "data_dir")
+    )
+    database_name: str = Field(
+        default="carespace", validation_alias=AliasChoices("CARESPACE_DB_NAME", "database_name")
+    )
+    demo: bool = False
+    practice_name: str = Field(
+        default="Riverbend Oncology Associates",
+        validation_alias=AliasChoices("CARESPACE_PRACTICE_NAME", "practice_name"),
+    )
+    practice_email: str = Field(
+        default="care@riverbend-oncology.example.org",
+        validation_alias=AliasChoices("CARESPACE_PRACTICE_EMAIL", "practice_email"),
+    )
+    resource_links: list[Link] = Field(default_factory=lambda: list(DEFAULT_RESOURCES))
+    message_categories: list[str] = Field(default_factory=lambda: ["Rx", "Health"])
+    max_body_bytes: int = 16 * 1024 * 1024
+    access_token_ttl: int = 3600
+    backend_token_ttl: int = 300
+
+    @property
+    def fhir_base(self) -> str:
+        """The absolute FHIR base URL that links, `aud` and fullUrls use."""
+        return self.base_url.rstrip("/") + "/fhir"
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.base_url.startswith("https://")
+
+    # Set by ``serve`` when it started the embedded database (it wants retryWrites=false).
+    embedded_db: bool = False

@@ -1,0 +1,79 @@
+"""The async MongoDB client, the collections and their indexes.
+
+Resources live in one collection per type (current versions, with their search index
+and patient compartments) and one ``history`` collection holding every version.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
+
+from fhir_server.errors import StartupError
+
+Doc = dict[str, Any]
+
+# Collections that are not FHIR resource types (the type collections are named after types).
+HISTORY = "history"
+ACCOUNTS = "accounts"
+SESSIONS = "sessions"
+CLIENTS = "clients"
+TOKENS = "tokens"
+SERVER_STATE = "server_state"
+
+
+class Database:
+    """The handle every part of the server shares."""
+
+    def __init__(self, uri: str, name: str, *, embedded: bool) -> None:
+        options: dict[str, Any] = {"tz_aware": True, "serverSelectionTimeoutMS": 5000}
+        if embedded:
+            options["retryWrites"] = False
+        self.client: AsyncMongoClient[Doc] = AsyncMongoClient(uri, **options)
+        self.db: AsyncDatabase[Doc] = self.client[name]
+        self.embedded = embedded
+        self._indexed: set[str] = set()
+
+    def resources(self, resource_type: str) -> AsyncCollection[Doc]:
+        return self.db[resource_type]
+
+    def __getitem__(self, name: str) -> AsyncCollection[Doc]:
+        return self.db[name]
+
+    @property
+    def history(self) -> AsyncCollection[Doc]:
+        return self.db[HISTORY]
+
+    async def check(self) -> None:
+        """Fail with one sentence when the database does not answer."""
+        try:
+            await self.client.admin.command("ping")
+        except PyMongoError as exc:
+            raise StartupError(f"MongoDB at the configured address does not answer: {exc.__class__.__name__}.") from None
+
+    async def supports_transactions(self) -> bool:
+        hello = await self.client.admin.command("hello")
+        return bool(hello.get("setName") or hello.get("msg") == "isdbgrid")
+
+    async def ensure_indexes(self) -> None:
+        """Create the indexes of the non-resource collections (resource types index lazily)."""
+        await self.history.create_indexes([
+            IndexModel([("t", ASCENDING), ("id", ASCENDING), ("vid", DESCENDING)], unique=True),
+            IndexModel([("t", ASCENDING), ("lu", DESCENDING), ("_id", ASCENDING)]),
+            IndexModel([("lu", DESCENDING), ("_id", ASCENDING)]),
+        ])
+
+    async def ensure_type_indexes(self, resource_type: str, models: list[IndexModel]) -> None:
+        """Create a type collection's indexes once per process (cheap when they exist)."""
+        if resource_type in self._indexed:
+            return
+        if models:
+            await self.resources(resource_type).create_indexes(models)
+        self._indexed.add(resource_type)
+
+    async def close(self) -> None:
+        await self.client.close()

@@ -1,0 +1,156 @@
+"""The embedded database: SecantusDB run as a child process, never imported.
+
+One server per data directory. ``serve`` starts it and records its address in
+``<data-dir>/embedded-db.json`` so that other commands (import, token, invite, clients)
+use the running one; when none runs, a command starts its own for its duration.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from pymongo import MongoClient
+from pymongo.errors import PyMongoError
+
+from fhir_server.errors import StartupError
+
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 15.0
+STATE_FILE = "embedded-db.json"
+
+
+def embedded_uri(port: int) -> str:
+    # retryWrites=false: SecantusDB scans its retryable-write store on every write.
+    return f"mongodb://127.0.0.1:{port}/?directConnection=true&retryWrites=false"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def ping(uri: str, timeout_ms: int = 500) -> bool:
+    client: MongoClient = MongoClient(uri, serverSelectionTimeoutMS=timeout_ms)
+    try:
+        client.admin.command("ping")
+        return True
+    except PyMongoError:
+        return False
+    finally:
+        client.close()
+
+
+@dataclass
+class EmbeddedServer:
+    """A running SecantusDB child process."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    data_dir: Path
+
+    @property
+    def uri(self) -> str:
+        return embedded_uri(self.port)
+
+    def stop(self) -> None:
+        """SIGTERM, then wait; kill only if it does not stop in time."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        state = self.data_dir / STATE_FILE
+        with contextlib.suppress(FileNotFoundError, ValueError):
+            if json.loads(state.read_text()).get("pid") == self.process.pid:
+                state.unlink()
+
+
+def running_uri(data_dir: Path) -> str | None:
+    """The address of the embedded server a ``serve`` started on this data dir, if it runs."""
+    try:
+        state = json.loads((data_dir / STATE_FILE).read_text())
+        os.kill(int(state["pid"]), 0)
+    except (FileNotFoundError, ValueError, KeyError, ProcessLookupError, PermissionError):
+        return None
+    uri = embedded_uri(int(state["port"]))
+    return uri if ping(uri) else None
+
+
+def start(data_dir: Path, *, port: int | None = None, record: bool = True) -> EmbeddedServer:
+    """Start SecantusDB on ``data_dir/db`` and wait until it answers a ping."""
+    try:
+        import importlib.util
+
+        if importlib.util.find_spec("secantus") is None:
+            raise ImportError
+    except ImportError:
+        raise StartupError(
+            "The embedded database is not installed: install 'carespace[embedded]' "
+            "or set MONGODB_URI to a MongoDB server."
+        ) from None
+    db_dir = data_dir / "db"
+    db_dir.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    log_path = data_dir / "embedded-db.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", str(port),
+             "--storage-path", str(db_dir), "--log-level", "WARNING"],
+            stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+            # Its own process group: a Ctrl-C in the terminal reaches only us, and we stop it.
+            start_new_session=True,
+        )
+    server = EmbeddedServer(process, port, data_dir)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise StartupError(_explain_exit(log_path, db_dir, port))
+        if ping(server.uri, timeout_ms=300):
+            if record:
+                (data_dir / STATE_FILE).write_text(json.dumps({"pid": process.pid, "port": port}))
+            return server
+        time.sleep(0.1)
+    server.stop()
+    raise StartupError(f"The embedded database did not answer within {START_TIMEOUT_S:.0f} s; see {log_path}.")
+
+
+def _explain_exit(log_path: Path, db_dir: Path, port: int) -> str:
+    tail = log_path.read_text(errors="replace")[-4000:]
+    if "Device or resource busy" in tail or "resource busy" in tail.lower():
+        return (f"The data directory {db_dir.parent} is already in use by another CareSpace "
+                "database; stop the other 'carespace serve' or choose another --data-dir.")
+    if "Address already in use" in tail or "address already in use" in tail.lower():
+        return f"Port {port} is already in use; the embedded database could not start."
+    last = [line for line in tail.splitlines() if line.strip()][-1:] or ["no output"]
+    return f"The embedded database stopped at start-up ({last[0].strip()}); see {log_path}."
+
+
+@contextlib.contextmanager
+def database_for_command(data_dir: Path, mongodb_uri: str | None) -> Iterator[tuple[str, bool]]:
+    """Yield (uri, embedded) for a CLI command: the configured MongoDB, the running
+    embedded server of this data dir, or one started for the command's duration."""
+    if mongodb_uri:
+        yield mongodb_uri, False
+        return
+    uri = running_uri(data_dir)
+    if uri:
+        yield uri, True
+        return
+    server = start(data_dir, record=False)
+    try:
+        yield server.uri, True
+    finally:
+        server.stop()

@@ -1,0 +1,1 @@
+"""``carespace import``: placeholder replaced below."""

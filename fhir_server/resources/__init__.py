@@ -1,0 +1,1 @@
+"""The FHIR R4 REST engine: store, search, bundles, operations."""

@@ -1,0 +1,88 @@
+"""Validation of resources with the R4B models of fhir.resources (R4 JSON on the wire).
+
+The package's default models are R5 and reject R4 resources: only ``fhir.resources.R4B``
+is ever imported here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import re
+from functools import cache
+from typing import Any
+
+import fhir.resources.R4B as r4b
+from fhir.resources.R4B import get_fhir_model_class
+from pydantic import ValidationError
+
+from fhir_server.resources.errors import FhirError, bad_request
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+
+
+@cache
+def resource_types() -> frozenset[str]:
+    """Every concrete resource type the R4B models know."""
+    base = get_fhir_model_class("Resource")
+    names: set[str] = set()
+    for module in pkgutil.iter_modules(r4b.__path__):
+        mod = importlib.import_module(f"{r4b.__name__}.{module.name}")
+        for attr in vars(mod).values():
+            if (
+                isinstance(attr, type)
+                and issubclass(attr, base)
+                and attr.__name__.lower() == module.name
+                and attr.__name__ not in {"Resource", "DomainResource"}
+            ):
+                names.add(attr.__name__)
+    return frozenset(names)
+
+
+def check_type(resource_type: str) -> None:
+    if resource_type not in resource_types():
+        raise FhirError(404, "not-supported", f"Resource type '{resource_type}' is not supported by this server.")
+
+
+def check_id(resource_id: str) -> None:
+    if not ID_PATTERN.match(resource_id):
+        raise bad_request(f"'{resource_id}' is not a valid FHIR id ([A-Za-z0-9-.]{{1,64}}).", ["id"])
+
+
+def validate(resource: Any, resource_type: str | None = None) -> dict[str, Any]:
+    """Check a resource's JSON against the R4B model; raise a 400/422 OperationOutcome."""
+    if not isinstance(resource, dict):
+        raise bad_request("The body must be a JSON object holding one FHIR resource.")
+    found = resource.get("resourceType")
+    if not isinstance(found, str) or not found:
+        raise bad_request("The resource has no resourceType.", ["resourceType"])
+    if resource_type and found != resource_type:
+        raise bad_request(
+            f"The resourceType '{found}' does not match the URL's type '{resource_type}'.", ["resourceType"]
+        )
+    check_type(found)
+    try:
+        get_fhir_model_class(found).model_validate(resource)
+    except ValidationError as exc:
+        raise FhirError(422, "processing", _describe(exc), [_path(found, e["loc"]) for e in exc.errors()][:20]) from None
+    except (ValueError, TypeError) as exc:
+        raise FhirError(422, "processing", f"{found} is not valid: {exc}") from None
+    return resource
+
+
+def _path(resource_type: str, loc: tuple[Any, ...]) -> str:
+    parts = [resource_type]
+    for item in loc:
+        if isinstance(item, int):
+            parts[-1] += f"[{item}]"
+        else:
+            parts.append(str(item))
+    return ".".join(parts)
+
+
+def _describe(exc: ValidationError) -> str:
+    errors = exc.errors()
+    title = exc.title
+    shown = "; ".join(f"{_path(title, e['loc'])}: {e['msg']}" for e in errors[:5])
+    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+    return f"{title} is not valid: {shown}{more}"

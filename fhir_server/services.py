@@ -1,0 +1,30 @@
+"""The services a running server (or a CLI command) shares, built once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fhir_server.config import Settings
+from fhir_server.db import Database
+from fhir_server.resources.store import ResourceStore
+from fhir_server.smart import keys
+from fhir_server.smart.keys import SigningKey
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    store: ResourceStore
+    key: SigningKey
+
+
+async def build_services(settings: Settings) -> Services:
+    """Connect to the database (one clear error when it does not answer) and load the key."""
+    assert settings.mongodb_uri, "the database address is resolved before services are built"
+    db = Database(settings.mongodb_uri, settings.database_name, embedded=settings.embedded_db)
+    await db.check()
+    await db.ensure_indexes()
+    key = keys.load_or_create(settings.data_dir)
+    store = ResourceStore(db, base_url=settings.fhir_base)
+    return Services(settings=settings, db=db, store=store, key=key)

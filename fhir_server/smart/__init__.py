@@ -1,0 +1,1 @@
+"""The SMART on FHIR authorization server."""

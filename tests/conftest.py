@@ -1,0 +1,102 @@
+"""One embedded database and one running server per test session, over real sockets."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from pymongo import MongoClient
+
+from fhir_server import embedded_db
+from fhir_server.app import create_app
+from fhir_server.config import Settings
+from fhir_server.smart import keys
+from fhir_server.smart.tokens import issue_access_token
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@dataclass
+class RunningServer:
+    url: str
+    settings: Settings
+    mongo_uri: str
+
+    @property
+    def fhir(self) -> str:
+        return f"{self.url}/fhir"
+
+    def token(self, scope: str = "system/*.cruds", **claims: object) -> str:
+        key = keys.load_or_create(self.settings.data_dir)
+        token, _ = issue_access_token(key, issuer=self.settings.base_url, audience=self.settings.fhir_base,
+                                      subject=str(claims.pop("sub", "test-admin")), scope=scope, ttl=600,
+                                      extra={"client_id": "tests", **claims})
+        return token
+
+    def client(self, scope: str = "system/*.cruds", **claims: object) -> httpx.Client:
+        return httpx.Client(base_url=self.fhir, timeout=60,
+                            headers={"Authorization": f"Bearer {self.token(scope, **claims)}",
+                                     "Accept": "application/fhir+json"})
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("carespace")
+
+
+@pytest.fixture(scope="session")
+def mongo_uri(data_dir: Path) -> Iterator[str]:
+    server = embedded_db.start(data_dir / "embedded", record=False)
+    try:
+        yield server.uri
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def mongo(mongo_uri: str) -> Iterator[MongoClient]:
+    client: MongoClient = MongoClient(mongo_uri, tz_aware=True)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def server(data_dir: Path, mongo_uri: str) -> Iterator[RunningServer]:
+    port = embedded_db.free_port()
+    url = f"http://127.0.0.1:{port}"
+    settings = Settings(mongodb_uri=mongo_uri, base_url=url, data_dir=data_dir / "server",
+                        database_name="carespace_test", demo=True, embedded_db=True)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    app = create_app(settings)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    uv = uvicorn.Server(config)
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not uv.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    try:
+        yield RunningServer(url=url, settings=settings, mongo_uri=mongo_uri)
+    finally:
+        uv.should_exit = True
+        thread.join(30)
+
+
+@pytest.fixture(scope="session")
+def admin(server: RunningServer) -> Iterator[httpx.Client]:
+    with server.client() as client:
+        yield client
+
+
+@pytest.fixture
+def db(mongo: MongoClient, server: RunningServer):  # type: ignore[no-untyped-def]
+    """The test server's database, for checking what was (not) written."""
+    return mongo[server.settings.database_name]

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from fhir_server import portal
 from fhir_server.config import Settings
 from fhir_server.cors import ApiCors
 from fhir_server.demo import load_demo_practice
@@ -18,6 +19,7 @@ from fhir_server.resources import http as fhir_http
 from fhir_server.resources.errors import FhirError
 from fhir_server.resources.routes import fhir_router
 from fhir_server.services import build_services
+from fhir_server.smart import install as smart
 
 log = logging.getLogger("carespace")
 
@@ -33,6 +35,8 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.services = services
         if settings.demo:
             await load_demo_practice(services.store)
+        for hook in app.state.startup_hooks:
+            await hook(services)
         announce = getattr(app.state, "on_ready", None)
         if announce:
             announce()
@@ -43,7 +47,11 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="CareSpace", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)
-    app.include_router(fhir_router())
+    # Start-up work that other rooms add (e.g. the portal's demo accounts), run after the demo data.
+    app.state.startup_hooks = []
+    smart.install(app)
+    portal.install(app)
+    app.include_router(fhir_router(*getattr(app.state, "fhir_routers", [])))
 
     async def on_fhir_error(request: Request, exc: Exception) -> Response:
         return await fhir_http.handle_fhir_error(request, exc)
@@ -52,14 +60,24 @@ def create_app(settings: Settings) -> FastAPI:
         if _is_api(request):
             return await fhir_http.handle_http_error(request, exc)
         assert isinstance(exc, StarletteHTTPException)
-        return Response(f"{exc.status_code}: {exc.detail}", status_code=exc.status_code,
-                        media_type="text/plain")
+        return _page_error(request, exc.status_code, str(exc.detail))
 
     async def on_validation_error(request: Request, exc: Exception) -> Response:
         return await fhir_http.handle_validation_error(request, exc)
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
-        return await fhir_http.handle_unexpected(request, exc)
+        if _is_api(request):
+            return await fhir_http.handle_unexpected(request, exc)
+        log.exception("Unexpected error on %s %s", request.method, request.url.path)
+        return _page_error(request, 500, "Something went wrong on our side. Please try again in a moment.")
+
+    def _page_error(request: Request, status: int, message: str) -> Response:
+        # The portal installs an HTML renderer (app.state.render_error_page); plain text otherwise.
+        render = getattr(app.state, "render_error_page", None)
+        if render:
+            response: Response = render(request, status, message)
+            return response
+        return Response(f"{status}: {message}", status_code=status, media_type="text/plain")
 
     app.add_exception_handler(FhirError, on_fhir_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)

@@ -39,6 +39,8 @@ class Clause:
     cond: Any = None
     rank: int = NO_DRIVE
     exact: bool = False  #: the MongoDB predicate alone decides the clause
+    patient_ids: frozenset[str] | None = None  #: set when the clause only matches Patient/<id> references
+    ref_param: str | None = None
 
 
 def bad(param: str, why: str) -> FhirError:
@@ -142,7 +144,12 @@ def reference_clause(sp: SearchParam, modifier: str | None, values: list[str], b
                 entries.append(sp.name + SEP + "|c:" + v)
         else:
             entries += reference_entries(sp, v, modifier, base_url, label)
-    return ref_entries_clause(label, entries)
+    clause = ref_entries_clause(label, entries)
+    pre = sp.name + SEP + "Patient/"
+    if entries and all(e.startswith(pre) for e in entries):
+        clause.patient_ids = frozenset(e[len(pre):] for e in entries)
+        clause.ref_param = sp.name
+    return clause
 
 
 def ref_entries_clause(label: str, entries: list[str]) -> Clause:

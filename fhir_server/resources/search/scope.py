@@ -42,13 +42,22 @@ class SearchScope:
         """Whether resources of this type may be read at all."""
         return self.types is None or resource_type in self.types
 
-    def comp_allowed(self, comp: list[str] | None) -> bool:
-        """Whether a stored document with these compartments is visible."""
+    def comp_allowed(self, resource_type: str, comp: list[str] | None) -> bool:
+        """Whether a stored document of this type with these compartments is visible.
+
+        With ``patients`` set, a resource of a type that the Patient
+        CompartmentDefinition lists must be in one of those compartments (an
+        Observation without subject is not visible); a resource of any other
+        type (Practitioner, Organization, Medication, …) is visible only with
+        ``allow_non_compartment``.
+        """
         if self.patients is None:
             return True
-        if not comp:
-            return self.allow_non_compartment
-        return not self.patients.isdisjoint(comp)
+        if comp and not self.patients.isdisjoint(comp):
+            return True
+        from .compartment import PATIENT_COMPARTMENT
+
+        return self.allow_non_compartment and resource_type not in PATIENT_COMPARTMENT
 
 
 #: No restriction at all (practice administration, system scopes ``system/*.rs``).

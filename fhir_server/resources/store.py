@@ -12,6 +12,7 @@ updates of one version exactly one matches.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -122,6 +123,20 @@ class ResourceStore:
         await self._append_history(version, session)
         return version
 
+    async def create_many(self, resources: list[Resource], ids: list[str],
+                          session: AsyncClientSession | None = None) -> list[Version]:
+        """Create resources with fresh server-assigned ids: one insert per type and one for
+        history, instead of two round trips per resource."""
+        versions = [self._stamp(r, i, 1) for r, i in zip(resources, ids, strict=True)]
+        by_type: dict[str, list[dict[str, Any]]] = {}
+        for version in versions:
+            by_type.setdefault(version.resource_type, []).append(self._current_doc(version))
+        for resource_type, docs in by_type.items():
+            coll = await self.collection(resource_type)
+            await coll.insert_many(docs, ordered=True, session=session)
+        await self.db.history.insert_many([_history_doc(v) for v in versions], ordered=True, session=session)
+        return versions
+
     async def update(self, resource: Resource, resource_id: str, *, if_match: int | None = None,
                      session: AsyncClientSession | None = None) -> tuple[Version, bool]:
         """Update (or create with the client's id). Returns the version and whether it was created."""
@@ -216,18 +231,9 @@ class ResourceStore:
         }
 
     async def _append_history(self, version: Version, session: AsyncClientSession | None) -> None:
-        doc = {
-            "_id": _history_id(version.resource_type, version.id, version.vid),
-            "t": version.resource_type,
-            "id": version.id,
-            "vid": version.vid,
-            "lu": version.last_updated,
-            "res": version.resource,
-        }
-        try:
-            await self.db.history.insert_one(doc, session=session)
-        except DuplicateKeyError:
-            pass  # a retried write of the same version: history already holds it
+        # A retried write of the same version finds history already holding it.
+        with contextlib.suppress(DuplicateKeyError):
+            await self.db.history.insert_one(_history_doc(version), session=session)
 
     async def _last_history(self, resource_type: str, resource_id: str,
                             session: AsyncClientSession | None = None) -> Version | None:
@@ -238,6 +244,17 @@ class ResourceStore:
 
 def _history_id(resource_type: str, resource_id: str, vid: int) -> str:
     return f"{resource_type}/{resource_id}/{vid}"
+
+
+def _history_doc(version: Version) -> dict[str, Any]:
+    return {
+        "_id": _history_id(version.resource_type, version.id, version.vid),
+        "t": version.resource_type,
+        "id": version.id,
+        "vid": version.vid,
+        "lu": version.last_updated,
+        "res": version.resource,
+    }
 
 
 def _current_version(resource_type: str, doc: dict[str, Any]) -> Version:

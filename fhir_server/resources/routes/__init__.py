@@ -7,7 +7,7 @@ from fastapi.responses import Response
 
 from fhir_server.resources.capabilities import capability_statement
 from fhir_server.resources.http import FhirResponse
-from fhir_server.resources.routes import history, instance, searching
+from fhir_server.resources.routes import bundles, history, instance, searching
 from fhir_server.services import Services
 
 
@@ -21,6 +21,7 @@ def fhir_router(*extra: APIRouter) -> APIRouter:
         return FhirResponse(capability_statement(services.settings.base_url))
 
     router.add_api_route("", searching.system_search, methods=["GET"])
+    router.add_api_route("", bundles.post_bundle, methods=["POST"])
     for sub in extra:
         router.include_router(sub)
     router.include_router(history.router)

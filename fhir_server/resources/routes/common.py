@@ -8,8 +8,8 @@ from urllib.parse import parse_qsl
 
 from fhir_server import audit
 from fhir_server.access import Caller, search_scope
-from fhir_server.resources.errors import FhirError
 from fhir_server.resources import search as search_engine
+from fhir_server.resources.errors import FhirError
 from fhir_server.resources.search import patient_compartments
 from fhir_server.resources.validation import check_type
 from fhir_server.services import Services

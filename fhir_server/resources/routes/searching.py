@@ -9,10 +9,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from fhir_server.access import Caller, check_resource, search_scope
+from fhir_server.resources import search as search_engine
 from fhir_server.resources.errors import bad_request
 from fhir_server.resources.http import FhirResponse, prefer
 from fhir_server.resources.routes.common import audit_access, known_type
-from fhir_server.resources import search as search_engine
 from fhir_server.resources.search import patient_compartments
 from fhir_server.resources.validation import resource_types
 from fhir_server.services import Services

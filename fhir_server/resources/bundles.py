@@ -1,0 +1,282 @@
+"""Batch and transaction Bundles (https://hl7.org/fhir/R4/http.html#transaction).
+
+A transaction is all or nothing: every entry is validated, access-checked and its
+references resolved (``urn:uuid:`` fullUrls and conditional references) before anything is
+written, then the writes run in one MongoDB transaction in the specification's order
+(DELETE, POST, PUT/PATCH, GET). A failing entry rolls everything back, and the answer is
+an OperationOutcome naming the entry. A batch runs each entry on its own.
+
+Creates with server-assigned ids are written with one ``insert_many`` per type, so a
+Synthea bundle of thousands of entries costs a handful of round trips.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from fhir_server.access import Caller, check_resource, check_write, search_scope
+from fhir_server.resources import search as search_engine
+from fhir_server.resources.errors import FhirError, bad_request
+from fhir_server.resources.search import patient_compartments
+from fhir_server.resources.store import Version, instant
+from fhir_server.resources.validation import check_id, check_type, validate
+from fhir_server.services import Services
+
+ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
+
+
+@dataclass
+class Entry:
+    index: int
+    method: str
+    url: str
+    resource: dict[str, Any] | None
+    full_url: str | None
+    if_none_exist: str | None = None
+    if_match: str | None = None
+    resource_type: str = ""
+    target_id: str | None = None  # the id this entry writes (or deletes)
+    fresh: bool = False  # a create with a server-assigned id
+    outcome: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_entries(bundle: dict[str, Any]) -> list[Entry]:
+    entries = []
+    for index, raw in enumerate(bundle.get("entry") or []):
+        request = raw.get("request") or {}
+        method = str(request.get("method", "")).upper()
+        url = str(request.get("url", "")).lstrip("/")
+        if method not in ORDER or not url:
+            raise _entry_error(index, 400, "invalid", "every entry needs request.method and request.url")
+        resource = raw.get("resource")
+        if method in ("POST", "PUT") and not isinstance(resource, dict):
+            raise _entry_error(index, 400, "invalid", f"a {method} entry needs a resource")
+        entries.append(Entry(index, method, url, resource, raw.get("fullUrl"),
+                             request.get("ifNoneExist"), request.get("ifMatch")))
+    return entries
+
+
+def _entry_error(index: int, status: int, code: str, message: str) -> FhirError:
+    return FhirError(status, code, f"Bundle.entry[{index}]: {message}", [f"Bundle.entry[{index}]"])
+
+
+class BundleProcessor:
+    """Runs one batch or transaction for one caller."""
+
+    def __init__(self, services: Services, caller: Caller) -> None:
+        self.services = services
+        self.caller = caller
+        self.base = services.settings.fhir_base
+        self.touched_patients: set[str] = set()
+
+    async def run(self, bundle: dict[str, Any]) -> dict[str, Any]:
+        if bundle.get("resourceType") != "Bundle":
+            raise bad_request("POST /fhir takes a Bundle of type batch or transaction.", ["resourceType"])
+        kind = bundle.get("type")
+        if kind not in ("batch", "transaction"):
+            raise bad_request(f"Bundle.type must be batch or transaction, not {kind!r}.", ["Bundle.type"])
+        entries = parse_entries(bundle)
+        if kind == "transaction":
+            responses = await self.transaction(entries)
+        else:
+            responses = [await self._batch_entry(entry) for entry in entries]
+        return {"resourceType": "Bundle", "type": f"{kind}-response", "entry": responses}
+
+    # -- transaction -------------------------------------------------------------------
+
+    async def transaction(self, entries: list[Entry]) -> list[dict[str, Any]]:
+        await self._prepare(entries)
+        for entry in entries:
+            if entry.resource_type:
+                await self.services.store.collection(entry.resource_type)  # indexes outside the txn
+        ordered = sorted(entries, key=lambda e: (ORDER[e.method], e.index))
+        responses: dict[int, dict[str, Any]] = {}
+
+        async def work(session: AsyncClientSession | None) -> None:
+            responses.clear()
+            fresh = [e for e in ordered if e.fresh]
+            if fresh:
+                versions = await self.services.store.create_many([e.resource for e in fresh if e.resource],
+                                                                 [e.target_id or "" for e in fresh], session)
+                for entry, version in zip(fresh, versions, strict=True):
+                    responses[entry.index] = _response(version, 201, self.base)
+            for entry in ordered:
+                if not entry.fresh:
+                    responses[entry.index] = await self._execute(entry, session)
+
+        await self._in_transaction(work)
+        return [responses[e.index] for e in entries]
+
+    async def _in_transaction(self, work: Callable[[AsyncClientSession | None], Awaitable[None]]) -> None:
+        db = self.services.db
+        if not await db.supports_transactions():
+            await work(None)  # a standalone server: best effort, entries were all checked first
+            return
+        async with db.client.start_session() as session:
+            await session.with_transaction(lambda s: work(s))
+
+    async def _prepare(self, entries: list[Entry]) -> None:
+        """Validate, resolve ids and references, check access: all before any write."""
+        mapping: dict[str, str] = {}
+        for entry in entries:
+            try:
+                await self._resolve_target(entry)
+            except FhirError as exc:
+                raise _entry_error(entry.index, exc.status, exc.code, exc.diagnostics) from None
+            if entry.full_url and entry.target_id and entry.resource_type:
+                mapping[entry.full_url] = f"{entry.resource_type}/{entry.target_id}"
+        for entry in entries:
+            if entry.resource is None or entry.method not in ("POST", "PUT"):
+                continue
+            try:
+                entry.resource = await self._rewrite_references(entry.resource, mapping)
+                validate(entry.resource, entry.resource_type)
+                if entry.fresh or entry.method == "PUT":
+                    entry.resource = {**entry.resource, "id": entry.target_id}
+                compartments = patient_compartments(entry.resource, self.base)
+                check_write(self.caller, entry.resource_type, compartments, "c" if entry.fresh else "u")
+                self.touched_patients.update(compartments)
+            except FhirError as exc:
+                raise _entry_error(entry.index, exc.status, exc.code, exc.diagnostics) from None
+
+    async def _resolve_target(self, entry: Entry) -> None:
+        path, _, query = entry.url.partition("?")
+        parts = path.split("/")
+        entry.resource_type = parts[0]
+        if entry.method == "GET" or entry.method == "HEAD":
+            return
+        check_type(entry.resource_type)
+        if entry.method == "POST":
+            if entry.if_none_exist:
+                matches = await self._match(entry.resource_type, entry.if_none_exist.lstrip("?"))
+                if len(matches) > 1:
+                    raise FhirError(412, "duplicate", f"ifNoneExist matches {len(matches)} resources")
+                if matches:
+                    entry.target_id = matches[0]
+                    entry.method = "NOOP"
+                    return
+            entry.target_id = self.services.store.new_id()
+            entry.fresh = True
+        elif len(parts) == 2:
+            check_id(parts[1])
+            entry.target_id = parts[1]
+            if entry.method == "PUT" and entry.resource and entry.resource.get("id") not in (None, parts[1]):
+                raise bad_request(f"the resource id differs from the URL id {parts[1]}")
+        elif query:
+            matches = await self._match(entry.resource_type, query)
+            if len(matches) > 1:
+                raise FhirError(412, "duplicate", f"the criteria '{query}' match {len(matches)} resources")
+            if matches:
+                entry.target_id = matches[0]
+            elif entry.method == "PUT":
+                entry.target_id = (entry.resource or {}).get("id") or self.services.store.new_id()
+        else:
+            raise bad_request(f"'{entry.url}' is not a {entry.method} URL")
+
+    async def _match(self, resource_type: str, query: str) -> list[str]:
+        params = parse_qsl(query, keep_blank_values=True)
+        bundle = await search_engine.search(self.services.db.db, resource_type, [*params, ("_count", "2")],
+                                            base_url=self.base, scope=search_scope(self.caller, resource_type),
+                                            strict=True)
+        return [e["resource"]["id"] for e in bundle.get("entry", []) if e.get("search", {}).get("mode") == "match"]
+
+    async def _rewrite_references(self, resource: dict[str, Any], mapping: dict[str, str]) -> dict[str, Any]:
+        conditional: dict[str, str] = {}
+
+        async def visit(node: Any) -> Any:
+            if isinstance(node, dict):
+                out = {}
+                for key, value in node.items():
+                    if key == "reference" and isinstance(value, str):
+                        out[key] = await resolve(value)
+                    else:
+                        out[key] = await visit(value)
+                return out
+            if isinstance(node, list):
+                return [await visit(item) for item in node]
+            return node
+
+        async def resolve(reference: str) -> str:
+            if reference in mapping:
+                return mapping[reference]
+            if reference.startswith("urn:uuid:") or reference.startswith("urn:oid:"):
+                raise bad_request(f"the reference {reference} names no entry of this Bundle")
+            if "?" in reference and not reference.startswith("http"):
+                if reference not in conditional:
+                    resource_type, _, query = reference.partition("?")
+                    check_type(resource_type)
+                    matches = await self._match(resource_type, query)
+                    if len(matches) != 1:
+                        raise FhirError(412, "not-found" if not matches else "duplicate",
+                                        f"the conditional reference {reference} matches {len(matches)} resources")
+                    conditional[reference] = f"{resource_type}/{matches[0]}"
+                return conditional[reference]
+            return reference
+
+        result: dict[str, Any] = await visit(resource)
+        return result
+
+    async def _execute(self, entry: Entry, session: AsyncClientSession | None) -> dict[str, Any]:
+        store = self.services.store
+        if entry.method == "NOOP":
+            version = await store.read(entry.resource_type, entry.target_id or "")
+            return _response(version, 200, self.base)
+        if entry.method == "DELETE":
+            if entry.target_id:
+                current = await store.find_current(entry.resource_type, entry.target_id, session)
+                if current and current.resource:
+                    compartments = patient_compartments(current.resource, self.base)
+                    check_resource(self.caller, entry.resource_type, entry.target_id, compartments, "d")
+                    self.touched_patients.update(compartments)
+                    await store.delete(entry.resource_type, entry.target_id, session)
+            return {"response": {"status": "204 No Content"}}
+        if entry.method == "PUT":
+            assert entry.resource is not None and entry.target_id
+            if_match = int(entry.if_match.removeprefix("W/").strip('"')) if entry.if_match else None
+            version, created = await store.update(entry.resource, entry.target_id, if_match=if_match, session=session)
+            return _response(version, 201 if created else 200, self.base)
+        if entry.method in ("GET", "HEAD"):
+            return await self._read_entry(entry)
+        raise _entry_error(entry.index, 501, "not-supported", f"{entry.method} entries are not supported here")
+
+    async def _read_entry(self, entry: Entry) -> dict[str, Any]:
+        path, _, query = entry.url.partition("?")
+        parts = path.split("/")
+        check_type(parts[0])
+        if len(parts) == 2:
+            version = await self.services.store.read(parts[0], parts[1])
+            assert version.resource is not None
+            check_resource(self.caller, parts[0], parts[1], patient_compartments(version.resource, self.base), "r")
+            return {"resource": version.resource, "response": {"status": "200 OK", "etag": version.etag}}
+        bundle = await search_engine.search(self.services.db.db, parts[0], parse_qsl(query, keep_blank_values=True),
+                                            base_url=self.base, scope=search_scope(self.caller, parts[0]))
+        return {"resource": bundle, "response": {"status": "200 OK"}}
+
+    # -- batch ----------------------------------------------------------------------------
+
+    async def _batch_entry(self, entry: Entry) -> dict[str, Any]:
+        try:
+            await self._prepare([entry])
+            if entry.fresh:
+                assert entry.resource is not None
+                version = await self.services.store.create(entry.resource, resource_id=entry.target_id, fresh=True)
+                return _response(version, 201, self.base)
+            return await self._execute(entry, None)
+        except FhirError as exc:
+            return {"response": {"status": f"{exc.status}", "outcome": exc.outcome()}}
+
+
+def _response(version: Version, status: int, base: str) -> dict[str, Any]:
+    text = {200: "200 OK", 201: "201 Created"}[status]
+    return {
+        "fullUrl": f"{base}/{version.resource_type}/{version.id}",
+        "resource": version.resource,
+        "response": {"status": text, "location": f"{version.resource_type}/{version.id}/_history/{version.vid}",
+                     "etag": version.etag, "lastModified": instant(version.last_updated)},
+    }
+

@@ -14,9 +14,9 @@ from .scope import UNRESTRICTED, SearchScope
 __all__ = [
     "PATIENT_COMPARTMENT",
     "SEARCH_PARAMS",
+    "UNRESTRICTED",
     "SearchParam",
     "SearchScope",
-    "UNRESTRICTED",
     "get_param",
     "index_models",
     "index_resource",

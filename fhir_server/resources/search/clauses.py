@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -175,7 +175,7 @@ def parse_date(label: str, v: str) -> tuple[str, str, str]:
 
 def _widen(lo: str, hi: str) -> tuple[str, str]:
     """``ap``: widen by 10% of the distance to now (at least a day), search.html#prefix."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     a, b = key_to_datetime(lo), key_to_datetime(hi)
     gap = max(abs(now - a), abs(now - b)) * 0.1
     gap = max(gap, timedelta(days=1))
@@ -243,7 +243,7 @@ def date_clause(sp: SearchParam, values: list[str], label: str) -> Clause:
 
     def match(doc: dict) -> bool:
         idx = doc.get("idx", {})
-        for lo, hi in zip(idx.get("dlo", ()), idx.get("dhi", ())):
+        for lo, hi in zip(idx.get("dlo", ()), idx.get("dhi", ()), strict=False):
             if lo.startswith(pre) and any(t(lo[n:], hi[n:]) for t in tests):
                 return True
         return False
@@ -257,18 +257,20 @@ def date_clause(sp: SearchParam, values: list[str], label: str) -> Clause:
 
 def _lu_key(lu: datetime) -> str:
     if lu.tzinfo is not None:
-        lu = lu.astimezone(timezone.utc).replace(tzinfo=None)
+        lu = lu.astimezone(UTC).replace(tzinfo=None)
     return f"{lu.year:04d}-{lu.month:02d}-{lu.day:02d}T{lu:%H:%M:%S}.{lu.microsecond // 1000:03d}Z"
 
 
 def _lu_drive(prefix: str, slo: str, shi: str) -> dict | None:
-    lo, hi = key_to_datetime(slo), key_to_datetime(shi) + timedelta(microseconds=999)
+    # lu is indexed by (lu, _id); SecantusDB 0.7 mishandles $lte on compound
+    # indexes, so upper bounds are written as $lt the next millisecond.
+    lo, after = key_to_datetime(slo), key_to_datetime(shi) + timedelta(milliseconds=1)
     return {
-        "eq": {"$gte": lo, "$lte": hi},
-        "gt": {"$gt": hi}, "sa": {"$gt": hi},
+        "eq": {"$gte": lo, "$lt": after},
+        "gt": {"$gte": after}, "sa": {"$gte": after},
         "ge": {"$gte": lo},
         "lt": {"$lt": lo}, "eb": {"$lt": lo},
-        "le": {"$lte": hi},
+        "le": {"$lt": after},
     }.get(prefix)
 
 
@@ -329,7 +331,7 @@ def quantity_clause(sp: SearchParam, values: list[str], label: str) -> Clause:
     def ok(x: float, units: str, spec: tuple) -> bool:
         prefix, num, lo, hi, system, code = spec
         if system or code:
-            s, c, u = (units.split("|") + ["", ""])[:3]
+            s, c, u = ([*units.split("|"), "", ""])[:3]
             if system and s != system:
                 return False
             if code and (c != code if system else code not in (c, u)):
@@ -351,7 +353,7 @@ def quantity_clause(sp: SearchParam, values: list[str], label: str) -> Clause:
 
     def match(doc: dict) -> bool:
         idx = doc.get("idx", {})
-        for k, units in zip(idx.get("num", ()), idx.get("qu", ())):
+        for k, units in zip(idx.get("num", ()), idx.get("qu", ()), strict=False):
             if k.startswith(pre):
                 x = key_num(k[n:])
                 if any(ok(x, units, s) for s in specs):
@@ -383,7 +385,8 @@ def uri_clause(sp: SearchParam, modifier: str | None, values: list[str], label: 
             return any(u.startswith(prefixes) for u in _idx(doc, "uri"))
 
         if len(prefixes) == 1:
-            return Clause(label, match_b, "idx.uri", {"$gte": prefixes[0], "$lt": prefixes[0] + HIGH}, RANK_STRING, True)
+            cond = {"$gte": prefixes[0], "$lt": prefixes[0] + HIGH}
+            return Clause(label, match_b, "idx.uri", cond, RANK_STRING, True)
         return Clause(label, match_b)
     if modifier == "above":
         n = len(pre)

@@ -31,7 +31,8 @@ _DATE_RE = re.compile(
 
 
 def _fmt(dt: datetime) -> str:
-    return f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}.{dt.microsecond // 1000:03d}Z"
+    return (f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}"
+            f".{dt.microsecond // 1000:03d}Z")
 
 
 @lru_cache(maxsize=65536)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..errors import FhirError
 from .clauses import Clause, bad, compile_clause, split_or
 from .definitions import SEARCH_PARAMS, SearchParam, get_param, params_for
 from .extract import SORTABLE_TYPES
@@ -169,9 +168,8 @@ def _filter(q: Query, key: str, name: str, modifier: str, value: str, base_url: 
         raise bad(key, "parameter has different types across the searched resource types")
     sp = sps[0]
     assert sp is not None
-    if sp.type == "reference" and mod and mod[0].isupper():
-        if mod not in SEARCH_PARAMS:
-            raise bad(key, f"unknown resource type {mod}")
+    if sp.type == "reference" and mod and mod[0].isupper() and mod not in SEARCH_PARAMS:
+        raise bad(key, f"unknown resource type {mod}")
     q.clauses.append(compile_clause(sp, mod, value, base_url, key))
 
 

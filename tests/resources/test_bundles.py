@@ -1,0 +1,86 @@
+"""Transactions are all or nothing; batches answer per entry."""
+
+from __future__ import annotations
+
+import httpx
+
+
+def transaction(*entries: dict) -> dict:
+    return {"resourceType": "Bundle", "type": "transaction", "entry": list(entries)}
+
+
+def test_transaction_resolves_urn_uuid_references(admin: httpx.Client) -> None:
+    patient_url = "urn:uuid:8f2c7a52-1111-4c1e-9d6e-000000000001"
+    bundle = transaction(
+        {"fullUrl": patient_url, "resource": {"resourceType": "Patient", "name": [{"family": "Urnson"}]},
+         "request": {"method": "POST", "url": "Patient"}},
+        {"fullUrl": "urn:uuid:8f2c7a52-1111-4c1e-9d6e-000000000002",
+         "resource": {"resourceType": "Observation", "status": "final", "code": {"text": "weight"},
+                      "subject": {"reference": patient_url}},
+         "request": {"method": "POST", "url": "Observation"}},
+    )
+    response = admin.post("", json=bundle)
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["type"] == "transaction-response"
+    patient_id = result["entry"][0]["resource"]["id"]
+    observation = result["entry"][1]["resource"]
+    assert observation["subject"]["reference"] == f"Patient/{patient_id}"
+    assert result["entry"][1]["response"]["status"] == "201 Created"
+    assert admin.get(f"/Observation/{observation['id']}").json()["subject"]["reference"] == f"Patient/{patient_id}"
+
+
+def test_failing_entry_rolls_back_the_whole_transaction(admin: httpx.Client, db) -> None:  # type: ignore[no-untyped-def]
+    before = db["Patient"].count_documents({})
+    bundle = transaction(
+        {"resource": {"resourceType": "Patient", "name": [{"family": "Rollback"}]},
+         "request": {"method": "POST", "url": "Patient"}},
+        {"resource": {"resourceType": "Observation", "status": ["final"], "code": {"text": "x"}},
+         "request": {"method": "POST", "url": "Observation"}},
+    )
+    response = admin.post("", json=bundle)
+    assert response.status_code == 422, response.text
+    assert "Bundle.entry[1]" in response.json()["issue"][0]["diagnostics"]
+    assert db["Patient"].count_documents({}) == before
+
+
+def test_failure_during_the_writes_rolls_back_what_was_written(admin: httpx.Client, db) -> None:  # type: ignore[no-untyped-def]
+    jane = admin.get("/Patient/jane-doe").json()
+    before = (db["Patient"].count_documents({}), jane["meta"]["versionId"])
+    stale = {**jane, "gender": "other"}
+    bundle = transaction(
+        {"resource": {"resourceType": "Patient", "name": [{"family": "Halfway"}]},
+         "request": {"method": "POST", "url": "Patient"}},
+        {"resource": stale, "request": {"method": "PUT", "url": "Patient/jane-doe", "ifMatch": 'W/"999"'}},
+    )
+    response = admin.post("", json=bundle)
+    assert response.status_code == 412, response.text
+    after = admin.get("/Patient/jane-doe").json()
+    assert (db["Patient"].count_documents({}), after["meta"]["versionId"]) == before
+    assert after["gender"] == jane["gender"]
+
+
+def test_unknown_urn_reference_fails_the_transaction(admin: httpx.Client) -> None:
+    bundle = transaction(
+        {"resource": {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+                      "subject": {"reference": "urn:uuid:00000000-0000-0000-0000-00000000dead"}},
+         "request": {"method": "POST", "url": "Observation"}})
+    response = admin.post("", json=bundle)
+    assert response.status_code == 400
+    assert "names no entry" in response.json()["issue"][0]["diagnostics"]
+
+
+def test_batch_answers_each_entry_on_its_own(admin: httpx.Client) -> None:
+    bundle = {"resourceType": "Bundle", "type": "batch", "entry": [
+        {"resource": {"resourceType": "Patient", "name": [{"family": "Batchgood"}]},
+         "request": {"method": "POST", "url": "Patient"}},
+        {"resource": {"resourceType": "Patient", "gender": 12}, "request": {"method": "POST", "url": "Patient"}},
+        {"request": {"method": "GET", "url": "Patient/jane-doe"}},
+    ]}
+    response = admin.post("", json=bundle)
+    assert response.status_code == 200
+    entries = response.json()["entry"]
+    assert entries[0]["response"]["status"] == "201 Created"
+    assert entries[1]["response"]["status"] == "422"
+    assert entries[1]["response"]["outcome"]["resourceType"] == "OperationOutcome"
+    assert entries[2]["resource"]["id"] == "jane-doe"

@@ -16,11 +16,9 @@ INTERACTIONS = ["read", "vread", "update", "patch", "delete", "history-instance"
 SMART_EXTENSION = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
 # Operations served, each with its OperationDefinition (the table the routes register).
 TYPE_OPERATIONS: dict[str, list[tuple[str, str]]] = {
-    "Patient": [("everything", "http://hl7.org/fhir/OperationDefinition/Patient-everything"),
-                ("invite", "https://carespace.example.org/OperationDefinition/Patient-invite")],
+    "Patient": [("invite", "https://carespace.example.org/OperationDefinition/Patient-invite")],
 }
-SYSTEM_OPERATIONS = [("export", "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export")]
-ALL_TYPE_OPERATIONS = [("validate", "http://hl7.org/fhir/OperationDefinition/Resource-validate")]
+ALL_TYPE_OPERATIONS: list[tuple[str, str]] = []
 
 
 def _search_params(resource_type: str) -> list[dict[str, str]]:
@@ -85,6 +83,5 @@ def capability_statement(base_url: str) -> dict[str, Any]:
             "searchParam": [{"name": n, "type": t} for n, t in (
                 ("_id", "token"), ("_lastUpdated", "date"), ("_tag", "token"), ("_profile", "uri"),
                 ("_security", "token"), ("_source", "uri"))],
-            "operation": [{"name": name, "definition": url} for name, url in SYSTEM_OPERATIONS],
         }],
     }

@@ -20,8 +20,9 @@ def fhir_router(*extra: APIRouter) -> APIRouter:
         services: Services = request.app.state.services
         return FhirResponse(capability_statement(services.settings.base_url))
 
-    router.add_api_route("", searching.system_search, methods=["GET"])
-    router.add_api_route("", bundles.post_bundle, methods=["POST"])
+    for root in ("", "/"):
+        router.add_api_route(root, searching.system_search, methods=["GET"], include_in_schema=False)
+        router.add_api_route(root, bundles.post_bundle, methods=["POST"], include_in_schema=False)
     for sub in extra:
         router.include_router(sub)
     router.include_router(history.router)

@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import socket
 import sys
 from collections.abc import Awaitable, Callable
@@ -61,6 +62,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         server = embedded_db.start(settings.data_dir)
         settings.mongodb_uri = server.uri
         settings.embedded_db = True
+    def stop_on_sigterm(signum: int, frame: object) -> None:
+        # uvicorn re-raises the signal after its graceful shutdown; exiting through
+        # SystemExit lets the finally below stop the embedded database.
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
     try:
         app = create_app(settings)
         config = uvicorn.Config(app, host=args.host, port=args.port, log_level="info",
@@ -75,8 +82,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _announce(settings: Settings) -> None:
-    print(f"\nCareSpace is running: open {settings.base_url}/", flush=True)
-    print(f"FHIR API: {settings.fhir_base}  (metadata: {settings.fhir_base}/metadata)", flush=True)
+    lines = [f"\nCareSpace is running: open {settings.base_url}/",
+             f"FHIR API: {settings.fhir_base}  (metadata: {settings.fhir_base}/metadata)"]
+    if settings.demo:
+        from fhir_server.demo import demo_accounts
+
+        accounts = demo_accounts()
+        lines.append("\nDemo sign-in accounts:")
+        lines.append(f"  {'email':<28} {'password':<20} date of birth")
+        lines += [f"  {a['email']:<28} {a['password']:<20} {a['birth_date']}" for a in accounts]
+        if not settings.smtp_url:
+            lines.append(f"\nMail goes to the outbox: {settings.base_url}/dev/outbox")
+    print("\n".join(lines), flush=True)
 
 
 def _run_with_store(args: argparse.Namespace, work: Callable[[Any, Settings], Awaitable[T]]) -> T:

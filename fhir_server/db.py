@@ -53,7 +53,8 @@ class Database:
         try:
             await self.client.admin.command("ping")
         except PyMongoError as exc:
-            raise StartupError(f"MongoDB at the configured address does not answer: {exc.__class__.__name__}.") from None
+            reason = exc.__class__.__name__
+            raise StartupError(f"MongoDB at the configured address does not answer ({reason}).") from None
 
     async def supports_transactions(self) -> bool:
         hello = await self.client.admin.command("hello")

@@ -7,6 +7,7 @@ Bundle with a bad entry fails whole (nothing of it is written).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 import time
@@ -103,7 +104,7 @@ def _progress(done: int, total: int, path: Path | None, report: ImportReport) ->
 
 async def import_json(services: Services, path: Path, report: ImportReport) -> None:
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        document = json.loads(await asyncio.to_thread(path.read_text, encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         report.failures.append(f"{path}: not valid JSON ({exc})")
         return

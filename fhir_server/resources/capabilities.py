@@ -16,9 +16,10 @@ INTERACTIONS = ["read", "vread", "update", "patch", "delete", "history-instance"
 SMART_EXTENSION = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
 # Operations served, each with its OperationDefinition (the table the routes register).
 TYPE_OPERATIONS: dict[str, list[tuple[str, str]]] = {
-    "Patient": [("invite", "https://carespace.example.org/OperationDefinition/Patient-invite")],
+    "Patient": [("everything", "http://hl7.org/fhir/OperationDefinition/Patient-everything"),
+                ("invite", "https://carespace.example.org/OperationDefinition/Patient-invite")],
 }
-ALL_TYPE_OPERATIONS: list[tuple[str, str]] = []
+ALL_TYPE_OPERATIONS = [("validate", "http://hl7.org/fhir/OperationDefinition/Resource-validate")]
 
 
 def _search_params(resource_type: str) -> list[dict[str, str]]:

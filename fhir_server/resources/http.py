@@ -105,8 +105,8 @@ def write_response(request: Request, version: Version, status: int, base_url: st
     if wanted == "minimal":
         return Response(status_code=status, headers=headers)
     if wanted == "OperationOutcome":
-        outcome = operation_outcome("informational", f"{version.resource_type}/{version.id} stored as version {version.vid}.",
-                                    severity="information")
+        stored = f"{version.resource_type}/{version.id} stored as version {version.vid}."
+        outcome = operation_outcome("informational", stored, severity="information")
         return FhirResponse(outcome, status_code=status, headers=headers)
     return FhirResponse(version.resource, status_code=status, headers=headers)
 
@@ -125,7 +125,8 @@ async def handle_http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         return fhir_error_response(FhirError(404, "not-found", f"There is no FHIR endpoint at {request.url.path}."))
     if exc.status_code == 405:
-        return fhir_error_response(FhirError(405, "not-supported", f"{request.method} is not supported on {request.url.path}."))
+        message = f"{request.method} is not supported on {request.url.path}."
+        return fhir_error_response(FhirError(405, "not-supported", message))
     return fhir_error_response(FhirError(exc.status_code, "processing", str(exc.detail)))
 
 
@@ -139,4 +140,5 @@ async def handle_validation_error(request: Request, exc: Exception) -> Response:
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
     # Logged with its traceback for the operator; the client gets an OperationOutcome only.
     log.exception("Unexpected error on %s %s", request.method, request.url.path)
-    return fhir_error_response(FhirError(500, "exception", "The server failed to process the request; it has been logged."))
+    message = "The server failed to process the request; it has been logged."
+    return fhir_error_response(FhirError(500, "exception", message))

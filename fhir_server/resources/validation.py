@@ -64,7 +64,8 @@ def validate(resource: Any, resource_type: str | None = None) -> dict[str, Any]:
     try:
         get_fhir_model_class(found).model_validate(resource)
     except ValidationError as exc:
-        raise FhirError(422, "processing", _describe(exc), [_path(found, e["loc"]) for e in exc.errors()][:20]) from None
+        where = [_path(found, e["loc"]) for e in exc.errors()][:20]
+        raise FhirError(422, "processing", _describe(exc), where) from None
     except (ValueError, TypeError) as exc:
         raise FhirError(422, "processing", f"{found} is not valid: {exc}") from None
     return resource

@@ -1,0 +1,131 @@
+"""Patient $everything — http://hl7.org/fhir/OperationDefinition/Patient-everything
+
+The patient's compartment, type by type, then the Practitioners, Organizations, Locations
+and Medications it refers to. Each type is read with the search engine (so the caller's
+scope and SMART query restrictions apply exactly as to a search) and paged by keyset:
+the cursor names the type and the search cursor inside it, so no resource repeats across
+pages. This is plain logic (no HTTP): the portal's download streams it page by page.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from fhir_server.resources import search as search_engine
+from fhir_server.resources.errors import bad_request
+from fhir_server.resources.search import PATIENT_COMPARTMENT, SearchScope
+
+REFERENCED_TYPES = ("Practitioner", "PractitionerRole", "Organization", "Location", "Medication")
+MAX_COUNT = 1000
+
+
+def compartment_types() -> list[str]:
+    return ["Patient", *sorted(t for t in PATIENT_COMPARTMENT if t != "Patient")]
+
+
+@dataclass
+class Page:
+    resources: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+def _encode(phase: int, type_index: int, inner: str | None) -> str:
+    return base64.urlsafe_b64encode(json.dumps([phase, type_index, inner]).encode()).decode()
+
+
+def _decode(cursor: str) -> tuple[int, int, str | None]:
+    try:
+        phase, type_index, inner = json.loads(base64.urlsafe_b64decode(cursor))
+        return int(phase), int(type_index), inner
+    except (ValueError, TypeError):
+        raise bad_request("_cursor is not one this server issued.", ["_cursor"]) from None
+
+
+def _inner_cursor(bundle: dict[str, Any]) -> str | None:
+    for link in bundle.get("link", []):
+        if link.get("relation") == "next":
+            return parse_qs(urlsplit(link["url"]).query).get("_cursor", [None])[0]
+    return None
+
+
+async def everything_page(db: AsyncDatabase, patient_id: str, *, base_url: str,
+                          scope_for: Callable[[str], SearchScope | None], since: str | None = None,
+                          types: list[str] | None = None, count: int = 100,
+                          cursor: str | None = None) -> Page:
+    """One page of $everything. ``scope_for(type)`` is the caller's scope, or None if the
+    caller may not read that type (then it is left out, as the operation allows)."""
+    count = max(1, min(count, MAX_COUNT))
+    phase, type_index, inner = _decode(cursor) if cursor else (0, 0, None)
+    out: list[dict[str, Any]] = []
+    existing = set(await db.list_collection_names())
+    while phase < 2 and len(out) < count:
+        phase_types = compartment_types() if phase == 0 else list(REFERENCED_TYPES)
+        if type_index >= len(phase_types):
+            phase, type_index, inner = phase + 1, 0, None
+            continue
+        resource_type = phase_types[type_index]
+        scope = scope_for(resource_type) if resource_type in existing else None
+        if scope is None or (types and resource_type not in types):
+            type_index, inner = type_index + 1, None
+            continue
+        params: list[tuple[str, str]] = [("_count", str(count - len(out))), ("_total", "none")]
+        if phase == 1:
+            referenced = await _referenced_ids(db, patient_id, resource_type, base_url, scope_for)
+            if not referenced:
+                type_index, inner = type_index + 1, None
+                continue
+            params.append(("_id", ",".join(sorted(referenced))))
+        if since:
+            params.append(("_lastUpdated", f"ge{since}"))
+        if inner:
+            params.append(("_cursor", inner))
+        bundle = await search_engine.search(
+            db, resource_type, params, base_url=base_url, scope=scope,
+            compartment=("Patient", patient_id) if phase == 0 else None)
+        out.extend(e["resource"] for e in bundle.get("entry", [])
+                   if e.get("search", {}).get("mode") == "match")
+        inner = _inner_cursor(bundle)
+        if inner is None:
+            type_index += 1
+    done = phase >= 2
+    return Page(out, None if done else _encode(phase, type_index, inner))
+
+
+async def _referenced_ids(db: AsyncDatabase, patient_id: str, target: str, base_url: str,
+                          scope_for: Callable[[str], SearchScope | None]) -> set[str]:
+    """Ids of ``target`` resources that the patient's compartment refers to (one indexed
+    query per compartment type, projecting only the reference index)."""
+    found: set[str] = set()
+    prefix = f"{target}/"
+    existing = set(await db.list_collection_names())
+    for resource_type in compartment_types():
+        if resource_type not in existing or scope_for(resource_type) is None:
+            continue
+        async for doc in db[resource_type].find({"comp": patient_id}, projection={"idx.ref": 1}):
+            for entry in (doc.get("idx") or {}).get("ref", []):
+                value = entry.split("\x1f", 1)[-1]
+                if value.startswith(prefix):
+                    found.add(value[len(prefix):])
+    return found
+
+
+async def iterate_everything(db: AsyncDatabase, patient_id: str, *, base_url: str,
+                             scope_for: Callable[[str], SearchScope | None], since: str | None = None,
+                             page_size: int = 500) -> AsyncIterator[dict[str, Any]]:
+    """Every resource of $everything, page by page: memory stays at one page."""
+    cursor: str | None = None
+    while True:
+        page = await everything_page(db, patient_id, base_url=base_url, scope_for=scope_for,
+                                     since=since, count=page_size, cursor=cursor)
+        for resource in page.resources:
+            yield resource
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor

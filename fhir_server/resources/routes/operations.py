@@ -1,0 +1,84 @@
+"""The operation routes, one table: $everything and $validate (each operation's logic is
+in ``resources/operations/``)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from fhir_server.access import Caller, check_resource, search_scope
+from fhir_server.resources.errors import FhirError, bad_request
+from fhir_server.resources.http import FhirResponse, read_json
+from fhir_server.resources.operations.patient_everything import MAX_COUNT, everything_page
+from fhir_server.resources.operations.validate import validate_resource
+from fhir_server.resources.routes.common import audit_access, known_type
+from fhir_server.resources.search import SearchScope, patient_compartments
+from fhir_server.smart.bearer import CallerDep, ServicesDep
+
+router = APIRouter()
+
+
+def scope_reader(caller: Caller) -> Any:
+    def scope_for(resource_type: str) -> SearchScope | None:
+        try:
+            return search_scope(caller, resource_type, "r")
+        except FhirError:
+            return None
+
+    return scope_for
+
+
+@router.get("/Patient/{patient_id}/$everything")
+@router.post("/Patient/{patient_id}/$everything")
+async def patient_everything(patient_id: str, request: Request, caller: CallerDep,
+                             services: ServicesDep) -> Response:
+    base = services.settings.fhir_base
+    patient = await services.store.read("Patient", patient_id)
+    assert patient.resource is not None
+    check_resource(caller, "Patient", patient_id, patient_compartments(patient.resource, base), "r")
+    query = request.query_params
+    raw_count = query.get("_count", "100")
+    if not raw_count.isdigit() or int(raw_count) < 1:
+        raise bad_request(f"_count must be a positive whole number, not '{raw_count}'.", ["_count"])
+    types = [t for t in query.get("_type", "").split(",") if t] or None
+    for t in types or []:
+        known_type(t)
+    page = await everything_page(services.db.db, patient_id, base_url=base, scope_for=scope_reader(caller),
+                                 since=query.get("_since"), types=types, count=min(int(raw_count), MAX_COUNT),
+                                 cursor=query.get("_cursor"))
+    await audit_access(services, caller, "operation", page.resources)
+    self_url = f"{base}/Patient/{patient_id}/$everything"
+    links = [{"relation": "self", "url": f"{self_url}?{request.url.query}" if request.url.query else self_url}]
+    if page.next_cursor:
+        params = [(k, v) for k, v in query.multi_items() if k != "_cursor"] + [("_cursor", page.next_cursor)]
+        links.append({"relation": "next", "url": f"{self_url}?{urlencode(params)}"})
+    bundle: dict[str, Any] = {
+        "resourceType": "Bundle", "type": "searchset", "link": links,
+        "entry": [{"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": r, "search": {"mode": "match"}}
+                  for r in page.resources],
+    }
+    return FhirResponse(bundle)
+
+
+@router.post("/{resource_type}/$validate")
+async def validate_type(resource_type: str, request: Request, caller: CallerDep,
+                        services: ServicesDep) -> Response:
+    known_type(resource_type)
+    body = await read_json(request, services.settings.max_body_bytes)
+    return FhirResponse(validate_resource(body, resource_type))
+
+
+@router.post("/{resource_type}/{resource_id}/$validate")
+async def validate_instance(resource_type: str, resource_id: str, request: Request, caller: CallerDep,
+                            services: ServicesDep) -> Response:
+    known_type(resource_type)
+    body = await read_json(request, services.settings.max_body_bytes)
+    resource = body
+    if isinstance(body, dict) and body.get("id") not in (None, resource_id):
+        raise bad_request(f"The body's id '{body['id']}' differs from the URL's id '{resource_id}'.", ["id"])
+    return FhirResponse(validate_resource(resource, resource_type))
+
+

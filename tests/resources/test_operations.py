@@ -1,0 +1,60 @@
+"""$everything pages through a patient's compartment without repeats; $validate stores nothing."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.conftest import RunningServer
+
+
+def everything(client: httpx.Client, patient_id: str, **params: str) -> list[dict]:
+    resources: list[dict] = []
+    response = client.get(f"/Patient/{patient_id}/$everything", params=params)
+    while True:
+        assert response.status_code == 200, response.text
+        bundle = response.json()
+        resources += [e["resource"] for e in bundle.get("entry", [])]
+        next_links = [link["url"] for link in bundle["link"] if link["relation"] == "next"]
+        if not next_links:
+            return resources
+        response = client.get(next_links[0])
+
+
+def test_everything_holds_the_compartment_and_referenced_practitioners(admin: httpx.Client) -> None:
+    resources = everything(admin, "robert-chen", _count="37")
+    keys = [f"{r['resourceType']}/{r['id']}" for r in resources]
+    assert len(keys) == len(set(keys)), "a resource repeated across pages"
+    types = {r["resourceType"] for r in resources}
+    assert {"Patient", "Observation", "DocumentReference", "Communication", "Condition", "Practitioner"} <= types
+    observations = admin.get("/Observation", params={"patient": "robert-chen", "_count": "1000"}).json()
+    expected = {e["resource"]["id"] for e in observations["entry"]}
+    assert {r["id"] for r in resources if r["resourceType"] == "Observation"} == expected
+    for resource in resources:
+        subject = (resource.get("subject") or resource.get("patient") or {}).get("reference")
+        assert subject in (None, "Patient/robert-chen"), f"{resource['resourceType']}/{resource['id']} is not Robert's"
+
+
+def test_everything_for_a_patient_token_only_for_that_patient(server: RunningServer) -> None:
+    with server.client("patient/*.rs", patient="maria-alvarez", fhirUser="Patient/maria-alvarez") as client:
+        own = everything(client, "maria-alvarez", _count="200")
+        assert any(r["resourceType"] == "Observation" for r in own)
+        other = client.get("/Patient/jane-doe/$everything")
+        assert other.status_code == 404
+
+
+def test_everything_type_filter(admin: httpx.Client) -> None:
+    only = everything(admin, "jane-doe", _type="Condition,Patient")
+    assert {r["resourceType"] for r in only} == {"Condition", "Patient"}
+
+
+def test_validate_answers_an_outcome_and_stores_nothing(admin: httpx.Client, db) -> None:  # type: ignore[no-untyped-def]
+    before = db["Patient"].count_documents({})
+    good = admin.post("/Patient/$validate", json={"resourceType": "Patient", "gender": "female"})
+    assert good.status_code == 200
+    assert good.json()["issue"][0]["severity"] == "information"
+    bad = admin.post("/Patient/$validate", json={"resourceType": "Parameters", "parameter": [
+        {"name": "resource", "resource": {"resourceType": "Patient", "gender": 3}}]})
+    assert bad.status_code == 200
+    assert bad.json()["issue"][0]["severity"] == "error"
+    assert "Patient.gender" in bad.json()["issue"][0]["expression"]
+    assert db["Patient"].count_documents({}) == before

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -25,11 +26,20 @@ from fhir_server.errors import StartupError
 T = TypeVar("T")
 
 
+SERVER_FILE = "server.json"
+
+
 def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
+    """Settings from the environment; without CARESPACE_BASE_URL, the base URL the last
+    ``serve`` of this data dir used, so that tokens and links match the running server."""
     values: dict[str, Any] = dict(extra)
     if getattr(args, "data_dir", None):
         values["data_dir"] = Path(args.data_dir)
-    return Settings(**values)
+    settings = Settings(**values)
+    if "CARESPACE_BASE_URL" not in os.environ:
+        with contextlib.suppress(FileNotFoundError, ValueError, KeyError):
+            settings.base_url = json.loads((settings.data_dir / SERVER_FILE).read_text())["base_url"]
+    return settings
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -48,11 +58,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from fhir_server import embedded_db
     from fhir_server.app import create_app
 
-    base_default = f"http://{args.host}:{args.port}"
     settings = _settings(args, demo=args.demo)
     if "CARESPACE_BASE_URL" not in os.environ:
-        settings.base_url = base_default
+        settings.base_url = f"http://{args.host}:{args.port}"
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    (settings.data_dir / SERVER_FILE).write_text(json.dumps({"base_url": settings.base_url}))
     if not _port_free(args.host, args.port):
         raise StartupError(f"Port {args.port} on {args.host} is already in use; choose another with --port.")
     server = None

@@ -78,15 +78,51 @@ class EmbeddedServer:
                 state.unlink()
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
 def running_uri(data_dir: Path) -> str | None:
-    """The address of the embedded server a ``serve`` started on this data dir, if it runs."""
+    """The address of the embedded server a ``serve`` started on this data dir, if it runs.
+
+    A server whose ``serve`` died (kill -9) is an orphan holding the data dir: stop it, so
+    that the next start takes over cleanly.
+    """
     try:
         state = json.loads((data_dir / STATE_FILE).read_text())
-        os.kill(int(state["pid"]), 0)
-    except (FileNotFoundError, ValueError, KeyError, ProcessLookupError, PermissionError):
+        pid, owner = int(state["pid"]), int(state.get("owner", 0))
+    except (FileNotFoundError, ValueError, KeyError):
+        return None
+    if not _alive(pid):
+        return None
+    if owner and not _alive(owner):
+        _stop_orphan(pid)
         return None
     uri = embedded_uri(int(state["port"]))
     return uri if ping(uri) else None
+
+
+def _stop_orphan(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _die_with_parent() -> None:
+    """Linux: the database gets SIGTERM when the process that started it dies, even by kill -9."""
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def start(data_dir: Path, *, port: int | None = None, record: bool = True) -> EmbeddedServer:
@@ -112,6 +148,7 @@ def start(data_dir: Path, *, port: int | None = None, record: bool = True) -> Em
             stdout=log, stderr=log, stdin=subprocess.DEVNULL,
             # Its own process group: a Ctrl-C in the terminal reaches only us, and we stop it.
             start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
     server = EmbeddedServer(process, port, data_dir)
     deadline = time.monotonic() + START_TIMEOUT_S
@@ -120,7 +157,8 @@ def start(data_dir: Path, *, port: int | None = None, record: bool = True) -> Em
             raise StartupError(_explain_exit(log_path, db_dir, port))
         if ping(server.uri, timeout_ms=300):
             if record:
-                (data_dir / STATE_FILE).write_text(json.dumps({"pid": process.pid, "port": port}))
+                state = {"pid": process.pid, "port": port, "owner": os.getpid()}
+                (data_dir / STATE_FILE).write_text(json.dumps(state))
             return server
         time.sleep(0.1)
     server.stop()

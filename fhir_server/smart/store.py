@@ -1,0 +1,74 @@
+"""What the authorization server keeps between requests, and its TTL indexes.
+
+Every secret handed to a client (authorization codes, refresh tokens) is stored only as its
+SHA-256 hash; every record that expires carries ``expires_at`` under a TTL index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pymongo import ASCENDING, IndexModel
+
+from fhir_server.db import Database
+from fhir_server.smart.bearer import REVOKED
+
+CODES = "authorization_codes"
+REFRESH_TOKENS = "refresh_tokens"
+ASSERTION_JTIS = "client_assertion_jtis"
+LAUNCH_CONTEXTS = "launch_contexts"
+AUTHORIZE_REQUESTS = "authorize_requests"
+EXPIRING = (CODES, REFRESH_TOKENS, ASSERTION_JTIS, LAUNCH_CONTEXTS, AUTHORIZE_REQUESTS, REVOKED)
+
+
+@dataclass
+class Authorization:
+    """What a user approved for a client: the basis of every token issued from it."""
+
+    client_id: str
+    sub: str
+    scope: str
+    patient: str | None = None
+    fhir_user: str | None = None  # "Patient/jane-doe" or "RelatedPerson/sophie-doe"
+    consent: str | None = None  # the Consent a delegate's access rests on
+    nonce: str | None = None
+    auth_time: int | None = None
+
+    def to_doc(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Authorization:
+        return cls(**{k: doc.get(k) for k in cls.__dataclass_fields__})
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def expires_in(seconds: int) -> datetime:
+    return now() + timedelta(seconds=seconds)
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+async def revoke_access_token(db: Database, jti: str, exp: int) -> None:
+    """RFC 7009: the bearer door refuses this jti until the token would have expired anyway."""
+    until = datetime.fromtimestamp(exp, UTC) + timedelta(seconds=60)
+    await db[REVOKED].update_one({"_id": jti}, {"$set": {"expires_at": until}}, upsert=True)
+
+
+async def ensure_indexes(db: Database) -> None:
+    for name in EXPIRING:
+        await db[name].create_indexes([IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0)])
+    await db[REFRESH_TOKENS].create_indexes([IndexModel([("chain", ASCENDING)])])

@@ -95,12 +95,9 @@ def _announce(settings: Settings) -> None:
     lines = [f"\nCareSpace is running: open {settings.base_url}/",
              f"FHIR API: {settings.fhir_base}  (metadata: {settings.fhir_base}/metadata)"]
     if settings.demo:
-        from fhir_server.demo import demo_accounts
+        from fhir_server.portal.demo_accounts import accounts_table
 
-        accounts = demo_accounts()
-        lines.append("\nDemo sign-in accounts:")
-        lines.append(f"  {'email':<28} {'password':<20} date of birth")
-        lines += [f"  {a['email']:<28} {a['password']:<20} {a['birth_date']}" for a in accounts]
+        lines += ["\nDemo sign-in accounts:", accounts_table()]
         if not settings.smtp_url:
             lines.append(f"\nMail goes to the outbox: {settings.base_url}/dev/outbox")
     print("\n".join(lines), flush=True)

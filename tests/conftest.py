@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from aiosmtpd.controller import Controller
 from pymongo import MongoClient
 
 from fhir_server import embedded_db
@@ -18,6 +19,7 @@ from fhir_server.app import create_app
 from fhir_server.config import Settings
 from fhir_server.smart import keys
 from fhir_server.smart.tokens import issue_access_token
+from tests.mailbox import Mailbox
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -67,11 +69,24 @@ def mongo(mongo_uri: str) -> Iterator[MongoClient]:
 
 
 @pytest.fixture(scope="session")
-def server(data_dir: Path, mongo_uri: str) -> Iterator[RunningServer]:
+def smtp() -> Iterator[Mailbox]:
+    """A real SMTP server (aiosmtpd) that the test server sends its mail to."""
+    mailbox, port = Mailbox(), embedded_db.free_port()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    mailbox.url = f"smtp://127.0.0.1:{port}"
+    try:
+        yield mailbox
+    finally:
+        controller.stop()
+
+
+@pytest.fixture(scope="session")
+def server(data_dir: Path, mongo_uri: str, smtp: Mailbox) -> Iterator[RunningServer]:
     port = embedded_db.free_port()
     url = f"http://127.0.0.1:{port}"
     settings = Settings(mongodb_uri=mongo_uri, base_url=url, data_dir=data_dir / "server",
-                        database_name="carespace_test", demo=True, embedded_db=True)
+                        database_name="carespace_test", demo=True, embedded_db=True, smtp_url=smtp.url)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = create_app(settings)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")

@@ -2,8 +2,51 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import logging
+import re
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from fhir_server.portal import accounts, demo_accounts, links, operation_invite, routes_auth, routes_tabs, sessions
+from fhir_server.portal.pages import STATIC, render_error_page
+from fhir_server.services import Services
+
+_TOKEN = re.compile(r"([?&]token=)[^&\s\"]+")
+
+
+class RedactTokens(logging.Filter):
+    """Single-use link tokens never reach the access log (the first GET of a link carries one)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(isinstance(a, str) and "token=" in a for a in record.args):
+            record.args = tuple(_TOKEN.sub(r"\1[redacted]", a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+async def _startup(services: Services) -> None:
+    await accounts.ensure_indexes(services.db)
+    await links.ensure_indexes(services.db)
+    await sessions.ensure_indexes(services.db)
+    if services.settings.demo:
+        await demo_accounts.create_demo_accounts(services)
 
 
 def install(app: FastAPI) -> None:
     """Add the portal's routes, error pages and start-up work to the app."""
+    app.include_router(routes_auth.router)
+    app.include_router(routes_tabs.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.state.render_error_page = render_error_page
+    app.state.startup_hooks.append(_startup)
+    app.state.fhir_routers = [*getattr(app.state, "fhir_routers", []), operation_invite.router]
+
+    async def login_required(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, sessions.LoginRequired)
+        return RedirectResponse(sessions.login_url(exc.next_url), status_code=303)
+
+    app.add_exception_handler(sessions.LoginRequired, login_required)
+    access_log = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactTokens) for f in access_log.filters):
+        access_log.addFilter(RedactTokens())

@@ -1,0 +1,233 @@
+"""The way in: sign-in, sign-out, registration from an invite, forgotten and reset passwords."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from fhir_server.portal import accounts, csrf, links, lockout, passwords, sessions
+from fhir_server.portal.accounts import EmailInUse
+from fhir_server.portal.invites import display_name, mailer, send_reset
+from fhir_server.portal.pages import render
+from fhir_server.portal.passwords import RULE_TEXT, RULES
+from fhir_server.portal.sessions import current_account, safe_next, services_of
+from fhir_server.resources.errors import FhirError
+
+log = logging.getLogger("carespace.portal")
+router = APIRouter()
+Csrf = Depends(csrf.verify)
+
+WRONG_DETAILS = "Those details do not match our records. Check your email, password and date of birth and try again."
+LOCKED = ("Too many unsuccessful attempts: for your security, sign-in is paused for 15 minutes. "
+          "If you have forgotten your password, you can reset it.")
+FLOW_COOKIES = {links.INVITE: ("carespace_register", "/register"), links.RESET: ("carespace_reset", "/reset-password")}
+
+
+def redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303,
+                            headers={"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"})
+
+
+@router.get("/")
+async def home(request: Request) -> Response:
+    return redirect("/health" if await current_account(request) else "/login")
+
+
+# -- sign in and out ------------------------------------------------------------------------
+
+NOTICES = {
+    "registered": "Your account is ready. Sign in with your email, your new password and your date of birth.",
+    "reset": "Your password has been changed. Sign in with your new password.",
+    "signed_out": "You have signed out.",
+}
+
+
+@router.get("/login")
+async def login_page(request: Request, next: str | None = None, notice: str | None = None) -> Response:
+    if await current_account(request):
+        return redirect(safe_next(next))
+    return render(request, "auth/login.html", next=safe_next(next, ""), notice=NOTICES.get(notice or ""), form={})
+
+
+@router.post("/login", dependencies=[Csrf])
+async def login(request: Request, email: Annotated[str, Form()] = "", password: Annotated[str, Form()] = "",
+                birth_date: Annotated[str, Form()] = "", next: Annotated[str, Form()] = "") -> Response:
+    services = services_of(request)
+    db, now = services.db, services.store.clock()
+    key = accounts.normalise_email(email)
+    form = {"email": email, "birth_date": birth_date}
+
+    def again(message: str, status: int) -> Response:
+        return render(request, "auth/login.html", status=status, error=message, form=form, next=safe_next(next, ""))
+
+    if not key or not password or not birth_date:
+        return again("Please enter your email, password and date of birth.", 400)
+    if await lockout.locked_until(db, key, now):
+        return again(LOCKED, 429)
+    account = await accounts.find_by_email(db, key)
+    password_ok = await passwords.verify_password(account.password_hash if account else None, password)
+    if account is None or not password_ok or account.birth_date != birth_date.strip():
+        until = await lockout.record_failure(db, key, now)
+        if until is None:
+            return again(WRONG_DETAILS, 400)
+        log.warning("sign-in locked for 15 minutes after repeated failures")
+        if account:
+            await mailer(services).send(account.email, "lockout", name=account.first_name,
+                                        until=f"{until:%H:%M} UTC")
+        return again(LOCKED, 429)
+    await lockout.clear(db, key)
+    response = redirect(safe_next(next))
+    await sessions.start(request, response, account)
+    return response
+
+
+@router.post("/logout", dependencies=[Csrf])
+async def logout(request: Request) -> Response:
+    response = redirect("/login?notice=signed_out")
+    await sessions.end(request, response)
+    return response
+
+
+# -- links from emails: exchanged for a flow cookie, then the page without the token ------
+
+async def _open_link(request: Request, kind: str, token: str | None) -> tuple[links.Link | None, Response | None]:
+    """The link behind this request, or the response to send instead (a redirect or the
+    'this link can no longer be used' page)."""
+    services = services_of(request)
+    db, now = services.db, services.store.clock()
+    cookie, path = FLOW_COOKIES[kind]
+    try:
+        if token:
+            link = await links.check(db, links.digest(token), kind, now)
+            raw = await links.start_flow(db, link, now)
+            response = redirect(path)
+            sessions.set_cookie(response, cookie, raw, secure=services.settings.secure_cookies, path=path)
+            return None, response
+        link_id = await links.flow_link(db, request.cookies.get(cookie), kind, now)
+        return await links.check(db, link_id, kind, now), None
+    except links.LinkUnusable as exc:
+        return None, render(request, "auth/link_unusable.html", status=410, kind=kind, reason=exc.reason)
+
+
+def _password_problems(password: str, confirm: str) -> list[str]:
+    problems = [RULE_TEXT[name] for name in passwords.unmet_rules(password)]
+    if password and password != confirm:
+        problems.append("The two passwords must match")
+    return problems
+
+
+@router.get("/register")
+async def register_page(request: Request, token: str | None = None) -> Response:
+    link, response = await _open_link(request, links.INVITE, token)
+    if response:
+        return response
+    assert link
+    return render(request, "auth/register.html", email=link.email, rules=RULES)
+
+
+@router.post("/register", dependencies=[Csrf])
+async def register(request: Request, password: Annotated[str, Form()] = "",
+                   password_confirm: Annotated[str, Form()] = "") -> Response:
+    link, response = await _open_link(request, links.INVITE, None)
+    if response:
+        return response
+    assert link
+    problems = _password_problems(password, confirm=password_confirm)
+    if problems:
+        return render(request, "auth/register.html", status=400, email=link.email, rules=RULES, problems=problems)
+    services = services_of(request)
+    db, now = services.db, services.store.clock()
+    data = link.data
+    try:
+        if data.get("related_person"):
+            person = (await services.store.read("RelatedPerson", data["related_person"])).resource
+            kind, patient_id = "delegate", None
+            related = [{"patient": data["patient_id"], "related_person": data["related_person"],
+                        "consent": data.get("consent")}]
+        else:
+            person = (await services.store.read("Patient", data["patient_id"])).resource
+            kind, patient_id, related = "patient", data["patient_id"], []
+    except FhirError:
+        return render(request, "auth/link_unusable.html", status=410, kind=links.INVITE, reason="unknown")
+    assert person is not None
+    if await accounts.find_by_email(db, link.email):
+        return render(request, "auth/register.html", status=409, email=link.email, rules=RULES,
+                      problems=["An account already uses this email. Sign in, or reset your password."])
+    password_hash = await passwords.hash_password(password)
+    try:
+        await links.redeem(db, link.id, links.INVITE, now)
+    except links.LinkUnusable as exc:
+        return render(request, "auth/link_unusable.html", status=410, kind=links.INVITE, reason=exc.reason)
+    try:
+        await accounts.create(db, email=link.email, password_hash=password_hash,
+                              birth_date=str(person.get("birthDate", "")), name=display_name(person), kind=kind,
+                              patient_id=patient_id, related_persons=related, now=now)
+    except EmailInUse:
+        return render(request, "auth/register.html", status=409, email=link.email, rules=RULES,
+                      problems=["An account already uses this email. Sign in, or reset your password."])
+    cookie, path = FLOW_COOKIES[links.INVITE]
+    await links.end_flow(db, request.cookies.get(cookie))
+    response = redirect("/login?notice=registered")
+    response.delete_cookie(cookie, path=path)
+    return response
+
+
+# -- forgotten password ----------------------------------------------------------------------
+
+@router.get("/forgot-password")
+async def forgot_page(request: Request) -> Response:
+    return render(request, "auth/forgot.html", form={})
+
+
+@router.post("/forgot-password", dependencies=[Csrf])
+async def forgot(request: Request, email: Annotated[str, Form()] = "") -> Response:
+    services = services_of(request)
+    if "@" not in email:
+        return render(request, "auth/forgot.html", status=400, form={"email": email},
+                      error="Please enter the email address you use to sign in.")
+    account = await accounts.find_by_email(services.db, email)
+    if account:
+        await send_reset(services, account)
+    return render(request, "auth/forgot_sent.html", email=email.strip())
+
+
+@router.get("/reset-password")
+async def reset_page(request: Request, token: str | None = None) -> Response:
+    link, response = await _open_link(request, links.RESET, token)
+    if response:
+        return response
+    assert link
+    return render(request, "auth/reset.html", email=link.email, rules=RULES)
+
+
+@router.post("/reset-password", dependencies=[Csrf])
+async def reset(request: Request, password: Annotated[str, Form()] = "",
+                password_confirm: Annotated[str, Form()] = "") -> Response:
+    link, response = await _open_link(request, links.RESET, None)
+    if response:
+        return response
+    assert link
+    problems = _password_problems(password, confirm=password_confirm)
+    if problems:
+        return render(request, "auth/reset.html", status=400, email=link.email, rules=RULES, problems=problems)
+    services = services_of(request)
+    db, now = services.db, services.store.clock()
+    password_hash = await passwords.hash_password(password)
+    try:
+        await links.redeem(db, link.id, links.RESET, now)
+    except links.LinkUnusable as exc:
+        return render(request, "auth/link_unusable.html", status=410, kind=links.RESET, reason=exc.reason)
+    await accounts.set_password(db, link.subject, password_hash)
+    current = await current_account(request)
+    keep = request.cookies.get(sessions.COOKIE) if current and current.id == link.subject else None
+    ended = await sessions.end_all_others(db, link.subject, keep)
+    log.info("password reset; %d other session(s) ended", ended)
+    await lockout.clear(db, link.email)
+    cookie, path = FLOW_COOKIES[links.RESET]
+    await links.end_flow(db, request.cookies.get(cookie))
+    response = redirect("/health" if keep else "/login?notice=reset")
+    response.delete_cookie(cookie, path=path)
+    return response

@@ -1,0 +1,79 @@
+"""The signed-in pages: the tabs (Health, Messages, Resources) and the menu pages (Manage
+users, Apps). Health, Messages, Manage users and Apps are placeholders until their issues
+land; each says so plainly. Also ``/dev/outbox``, the demo's mail viewer."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import Response
+from markupsafe import Markup, escape
+
+from fhir_server import mail
+from fhir_server.portal.pages import render
+from fhir_server.portal.sessions import SignedIn, services_of
+
+router = APIRouter()
+
+COMING = {
+    "health": ("Health", "Your lab results, documents and a download of your health record will appear here."),
+    "messages": ("Messages", "Messages from your care team, and a way to write to them, will appear here."),
+    "users": ("Manage users", "Here you will be able to give a family member or friend access to your portal, "
+                              "and take it back at any time."),
+    "apps": ("Apps", "Here you will see the health apps you have connected to your record, and disconnect them."),
+}
+
+
+def _coming(request: Request, area: str) -> Response:
+    title, what = COMING[area]
+    return render(request, "tabs/coming.html", active=area, title=title, what=what)
+
+
+@router.get("/health")
+async def health(request: Request, account: SignedIn) -> Response:
+    return _coming(request, "health")
+
+
+@router.get("/messages")
+async def messages(request: Request, account: SignedIn) -> Response:
+    return _coming(request, "messages")
+
+
+@router.get("/users")
+async def users(request: Request, account: SignedIn) -> Response:
+    return _coming(request, "users")
+
+
+@router.get("/apps")
+async def apps(request: Request, account: SignedIn) -> Response:
+    return _coming(request, "apps")
+
+
+@router.get("/resources")
+async def resources(request: Request, account: SignedIn) -> Response:
+    links = services_of(request).settings.resource_links
+    return render(request, "tabs/resources.html", active="resources", title="Resources", links=links)
+
+
+_URL = re.compile(r"https?://[^\s<>\"]+")
+
+
+def _linkify(text: str) -> Markup:
+    """Text with its URLs as links; everything else escaped (the URLs too, by ``format``)."""
+    out, last = Markup(""), 0
+    for match in _URL.finditer(text):
+        out += escape(text[last:match.start()]) + Markup('<a href="{0}">{0}</a>').format(match.group(0))
+        last = match.end()
+    return out + escape(text[last:])
+
+
+@router.get("/dev/outbox")
+async def outbox(request: Request) -> Response:
+    """The mail that would have been sent: only in demo mode without SMTP."""
+    settings = services_of(request).settings
+    if not settings.demo or settings.smtp_url:
+        raise HTTPException(404, "Not Found")
+    cursor = services_of(request).db[mail.OUTBOX].find({}, sort=[("created", -1)], limit=50)
+    messages = [{**m, "body": _linkify(m["text"])} async for m in cursor]
+    return render(request, "dev/outbox.html", messages=messages)

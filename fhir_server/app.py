@@ -54,7 +54,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(fhir_router(*getattr(app.state, "fhir_routers", [])))
 
     async def on_fhir_error(request: Request, exc: Exception) -> Response:
-        return await fhir_http.handle_fhir_error(request, exc)
+        if _is_api(request):
+            return await fhir_http.handle_fhir_error(request, exc)
+        assert isinstance(exc, FhirError)
+        return _page_error(request, exc.status, exc.diagnostics)
 
     async def on_http_error(request: Request, exc: Exception) -> Response:
         if _is_api(request):

@@ -17,6 +17,7 @@ from fhir_server.access import Caller
 from fhir_server.db import SESSIONS
 from fhir_server.portal.accounts import Account
 from fhir_server.portal.caller import portal_caller
+from fhir_server.portal.invites import display_name
 from fhir_server.portal.sessions import COOKIE, SignedIn, digest, services_of
 from fhir_server.resources.errors import FhirError
 
@@ -37,18 +38,7 @@ class Viewing:
 
     @property
     def patient_name(self) -> str:
-        return display_name(self.patient)
-
-
-def display_name(patient: dict[str, Any]) -> str:
-    for name in patient.get("name") or []:
-        if name.get("text"):
-            return str(name["text"])
-        parts = [*name.get("given", []), name.get("family", "")]
-        text = " ".join(p for p in parts if p)
-        if text:
-            return text
-    return "Unnamed patient"
+        return display_name(self.patient) or "Unnamed patient"
 
 
 async def active_grants(request: Request, account: Account) -> list[dict[str, Any]]:
@@ -91,7 +81,7 @@ async def viewing(request: Request, account: SignedIn) -> Viewing:
     resources = await _names(request, allowed)
     if patient_id not in resources:
         raise FhirError(404, "not-found", "This record is not available.")
-    choices = [(pid, display_name(resources[pid])) for pid in allowed if pid in resources]
+    choices = [(pid, display_name(resources[pid]) or pid) for pid in allowed if pid in resources]
     view = Viewing(account, patient_id, resources[patient_id], caller, choices)
     request.state.viewing = view  # the base template shows the "Viewing … record" banner
     return view

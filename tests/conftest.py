@@ -12,6 +12,7 @@ import httpx
 import pytest
 import uvicorn
 from aiosmtpd.controller import Controller
+from playwright.sync_api import Browser, sync_playwright
 from pymongo import MongoClient
 
 from fhir_server import embedded_db
@@ -22,6 +23,9 @@ from fhir_server.smart.tokens import issue_access_token
 from tests.mailbox import Mailbox
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# Debian's Chromium, never a downloaded browser; no background traffic on a closed network.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
 
 
 @dataclass
@@ -109,6 +113,14 @@ def server(data_dir: Path, mongo_uri: str, smtp: Mailbox) -> Iterator[RunningSer
 def admin(server: RunningServer) -> Iterator[httpx.Client]:
     with server.client() as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, headless=True)
+        yield chromium
+        chromium.close()
 
 
 @pytest.fixture

@@ -14,14 +14,13 @@
 from __future__ import annotations
 
 import secrets
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 
+from fhir_server.portal import pages
 from fhir_server.services import Services
 from fhir_server.smart import codes, launch, pkce, signin, store
 from fhir_server.smart.clients import Client, get_client
@@ -38,7 +37,6 @@ from fhir_server.smart.store import AUTHORIZE_REQUESTS, Authorization
 
 TICKET_TTL = 600
 ALWAYS_GRANTED = {"openid", "fhirUser", "profile", "launch", "launch/patient"}
-templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 router = APIRouter()
 
 
@@ -52,10 +50,8 @@ def _error_redirect(uri: str, exc: OAuthError, state: str | None) -> RedirectRes
 
 
 def _page(request: Request, template: str, status: int = 200, **context: Any) -> Response:
-    response = templates.TemplateResponse(request, template, context, status_code=status)
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Frame-Options"] = "DENY"
-    return response
+    # The consent and error pages are portal pages: same layout, headers (no-store, no framing).
+    return pages.render(request, template, status=status, **context)
 
 
 def _error_page(request: Request, message: str, status: int = 400) -> Response:

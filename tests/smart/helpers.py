@@ -10,6 +10,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import httpx
@@ -26,6 +27,8 @@ REDIRECT = "https://app.example.org/callback"
 
 
 def run(server: Any, work: Callable[[Database], Awaitable[T]]) -> T:
+    """Run database work on its own thread and loop (the sync Playwright of browser tests
+    keeps an event loop running on the test's thread)."""
     async def main() -> T:
         db = Database(server.mongo_uri, server.settings.database_name, embedded=True)
         try:
@@ -33,7 +36,8 @@ def run(server: Any, work: Callable[[Database], Awaitable[T]]) -> T:
         finally:
             await db.close()
 
-    return asyncio.run(main())
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, main()).result()
 
 
 def pkce_pair() -> tuple[str, str]:

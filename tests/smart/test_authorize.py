@@ -78,7 +78,7 @@ def test_consent_page_names_the_app_and_untick_narrows_the_grant(server, app_cli
     params, verifier = _params(server, app_client)
     page = _authorize(server, params, method="POST")
     assert page.status_code == 200 and "Test public app" in page.text
-    assert "Read lab results and measurements" in page.text and "<label>" in page.text
+    assert "Read lab results and measurements" in page.text and "<label class=\"choice\">" in page.text
     query = _redirect_query(_decide(server, page.text, scope=["patient/Observation.rs"], patient="jane-doe"))
     assert query["state"] == "st-1"
     body = exchange(server, app_client, query["code"], verifier).json()

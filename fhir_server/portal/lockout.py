@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from pymongo import ReturnDocument
-
 from fhir_server.db import Database
 
 ATTEMPTS = "login_attempts"
@@ -25,15 +23,17 @@ async def locked_until(db: Database, email: str, now: datetime) -> datetime | No
     return until if until and until > now else None
 
 
-async def record_failure(db: Database, email: str, now: datetime) -> datetime | None:
-    """Count a failure; returns the lock's end when this failure locked the email."""
-    doc = await db[ATTEMPTS].find_one_and_update(
-        {"_id": email},
-        {"$push": {"failures": {"$each": [now], "$slice": -MAX_FAILURES}}},
-        upsert=True, return_document=ReturnDocument.AFTER)
-    recent = [f for f in doc.get("failures", []) if now - f < WINDOW]
-    if len(recent) >= MAX_FAILURES:
-        until = now + LOCK
+async def record_failure(db: Database, email: str, now: datetime, *, max_failures: int = MAX_FAILURES,
+                         window: timedelta = WINDOW, lock: timedelta = LOCK) -> datetime | None:
+    """Count a failure; returns the lock's end when this failure locked the key (an email, or
+    another caller's key such as an OAuth client id)."""
+    # update_one + find_one: the embedded database's find_one_and_update is ~100x slower.
+    await db[ATTEMPTS].update_one({"_id": email}, {"$push": {"failures": {"$each": [now], "$slice": -max_failures}}},
+                                  upsert=True)
+    doc = await db[ATTEMPTS].find_one({"_id": email}) or {}
+    recent = [f for f in doc.get("failures", []) if now - f < window]
+    if len(recent) >= max_failures:
+        until = now + lock
         await db[ATTEMPTS].update_one({"_id": email}, {"$set": {"locked_until": until, "failures": []}})
         return until
     return None

@@ -41,6 +41,13 @@ class InvalidGrant(OAuthError):
     error = "invalid_grant"
 
 
+class TooManyAttempts(OAuthError):
+    """Brute force on the token endpoint: refused with 429 and Retry-After until the lock ends."""
+
+    error = "invalid_client"
+    status = 429
+
+
 class UnauthorizedClient(OAuthError):
     error = "unauthorized_client"
 

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from fhir_server.portal import lockout
 from fhir_server.services import Services
 from fhir_server.smart import client_auth, grant_authorization_code, grant_client_credentials, grant_refresh_token
 from fhir_server.smart.clients import Client
-from fhir_server.smart.errors import NO_STORE, InvalidRequest, UnauthorizedClient, UnsupportedGrantType
+from fhir_server.smart.errors import (
+    NO_STORE,
+    InvalidClient,
+    InvalidGrant,
+    InvalidRequest,
+    TooManyAttempts,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+)
 
 Grant = Callable[[Services, Client, dict[str, str]], Awaitable[dict[str, Any]]]
 GRANTS: dict[str, Grant] = {
@@ -21,6 +31,8 @@ GRANTS: dict[str, Grant] = {
 }
 
 router = APIRouter()
+MAX_FAILURES = 20  # per client (or address) within WINDOW; generous for apps, useless for guessing
+WINDOW = timedelta(minutes=5)
 
 
 async def read_form(request: Request) -> dict[str, str]:
@@ -36,6 +48,14 @@ async def read_form(request: Request) -> dict[str, str]:
     return values
 
 
+def _attempt_key(request: Request, form: dict[str, str]) -> str:
+    """Failures count per client id (or per address for requests that name none)."""
+    client_id = form.get("client_id")
+    if not client_id and request.headers.get("authorization", "").lower().startswith("basic "):
+        client_id = "basic:" + request.headers["authorization"][6:][:64]
+    return f"oauth-token:{client_id or (request.client.host if request.client else 'unknown')}"
+
+
 @router.post("/auth/token")
 async def token(request: Request) -> JSONResponse:
     services: Services = request.app.state.services
@@ -46,8 +66,19 @@ async def token(request: Request) -> JSONResponse:
     handler = GRANTS.get(grant_type)
     if handler is None:
         raise UnsupportedGrantType(f"grant_type '{grant_type}' is not supported.")
-    client = await client_auth.authenticate(request, form, services)
-    if client.kind == "backend" and grant_type != "client_credentials":
-        raise UnauthorizedClient("A back-end client may only use client_credentials.")
-    body = await handler(services, client, form)
+    key, now = _attempt_key(request, form), services.store.clock()
+    until = await lockout.locked_until(services.db, key, now)
+    if until:
+        wait = max(1, int((until - now).total_seconds()))
+        raise TooManyAttempts(f"Too many failed attempts; try again in {wait} seconds.",
+                              headers={"Retry-After": str(wait)})
+    try:
+        client = await client_auth.authenticate(request, form, services)
+        if client.kind == "backend" and grant_type != "client_credentials":
+            raise UnauthorizedClient("A back-end client may only use client_credentials.")
+        body = await handler(services, client, form)
+    except (InvalidClient, InvalidGrant):
+        # Brute force on codes, refresh tokens, secrets or assertions: lock the key for a while.
+        await lockout.record_failure(services.db, key, now, max_failures=MAX_FAILURES, window=WINDOW, lock=WINDOW)
+        raise
     return JSONResponse(body, headers=NO_STORE)

@@ -136,3 +136,16 @@ def test_bad_tokens_are_refused_at_fhir_with_401(server):
         assert response.status_code == 401, token
         assert response.json()["resourceType"] == "OperationOutcome"
     assert fhir_get(server, good, "Patient/jane-doe").status_code == 200
+
+
+def test_brute_force_on_the_token_endpoint_is_locked_out(server):
+    guesser = add_client(server, "public")[0]
+    for _ in range(20):
+        response = token_request(server, {"grant_type": "authorization_code", "code": "guess", "client_id":
+                                          guesser.client_id, "redirect_uri": REDIRECT, "code_verifier": "v" * 43})
+        assert_oauth_error(response, "invalid_grant")
+    # Even a right code is refused while the lock lasts.
+    code, verifier = make_code(server, guesser, "patient/Observation.rs launch/patient")
+    locked = exchange(server, guesser, code, verifier)
+    assert_oauth_error(locked, "invalid_client", status=429)
+    assert int(locked.headers["Retry-After"]) > 0

@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from fhir_server.access import Caller, check_resource, check_write, search_scope
+from fhir_server.resources import hooks
 from fhir_server.resources import search as search_engine
 from fhir_server.resources.errors import FhirError, bad_request
 from fhir_server.resources.search import patient_compartments
@@ -42,6 +43,7 @@ class Entry:
     resource_type: str = ""
     target_id: str | None = None  # the id this entry writes (or deletes)
     fresh: bool = False  # a create with a server-assigned id
+    existing: bool = False  # a conditional create that matched: nothing is written
     outcome: dict[str, Any] = field(default_factory=dict)
 
 
@@ -85,6 +87,8 @@ class BundleProcessor:
             responses = await self.transaction(entries)
         else:
             responses = [await self._batch_entry(entry) for entry in entries]
+        await hooks.after_create(self.services, self.caller, [r.get("resource") for r in responses
+                                                              if r.get("response", {}).get("status") == "201 Created"])
         return {"resourceType": "Bundle", "type": f"{kind}-response", "entry": responses}
 
     # -- transaction -------------------------------------------------------------------
@@ -131,7 +135,7 @@ class BundleProcessor:
             if entry.full_url and entry.target_id and entry.resource_type:
                 mapping[entry.full_url] = f"{entry.resource_type}/{entry.target_id}"
         for entry in entries:
-            if entry.resource is None or entry.method not in ("POST", "PUT"):
+            if entry.resource is None or entry.method not in ("POST", "PUT") or entry.existing:
                 continue
             try:
                 entry.resource = await self._rewrite_references(entry.resource, mapping)
@@ -140,6 +144,7 @@ class BundleProcessor:
                     entry.resource = {**entry.resource, "id": entry.target_id}
                 compartments = patient_compartments(entry.resource, self.base)
                 check_write(self.caller, entry.resource_type, compartments, "c" if entry.fresh else "u")
+                await hooks.before_write(self.services, self.caller, entry.resource, "c" if entry.fresh else "u")
                 self.touched_patients.update(compartments)
             except FhirError as exc:
                 raise _entry_error(entry.index, exc.status, exc.code, exc.diagnostics) from None
@@ -157,8 +162,7 @@ class BundleProcessor:
                 if len(matches) > 1:
                     raise FhirError(412, "duplicate", f"ifNoneExist matches {len(matches)} resources")
                 if matches:
-                    entry.target_id = matches[0]
-                    entry.method = "NOOP"
+                    entry.target_id, entry.existing = matches[0], True
                     return
             entry.target_id = self.services.store.new_id()
             entry.fresh = True
@@ -223,7 +227,7 @@ class BundleProcessor:
 
     async def _execute(self, entry: Entry, session: AsyncClientSession | None) -> dict[str, Any]:
         store = self.services.store
-        if entry.method == "NOOP":
+        if entry.existing:
             version = await store.read(entry.resource_type, entry.target_id or "")
             return _response(version, 200, self.base)
         if entry.method == "DELETE":

@@ -84,3 +84,22 @@ def test_batch_answers_each_entry_on_its_own(admin: httpx.Client) -> None:
     assert entries[1]["response"]["status"] == "422"
     assert entries[1]["response"]["outcome"]["resourceType"] == "OperationOutcome"
     assert entries[2]["resource"]["id"] == "jane-doe"
+
+
+def test_conditional_create_and_reference_inside_a_transaction(admin: httpx.Client) -> None:
+    identifier = {"system": "https://example.org/mrn", "value": "COND-TX-1"}
+    first = admin.post("/Patient", json={"resourceType": "Patient", "identifier": [identifier]})
+    assert first.status_code == 201
+    bundle = transaction(
+        {"resource": {"resourceType": "Patient", "identifier": [identifier]},
+         "request": {"method": "POST", "url": "Patient", "ifNoneExist": "identifier=https://example.org/mrn|COND-TX-1"}},
+        {"resource": {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+                      "subject": {"reference": "Patient?identifier=https://example.org/mrn|COND-TX-1"}},
+         "request": {"method": "POST", "url": "Observation"}},
+    )
+    response = admin.post("", json=bundle)
+    assert response.status_code == 200, response.text
+    entries = response.json()["entry"]
+    assert entries[0]["resource"]["id"] == first.json()["id"]
+    assert entries[0]["response"]["status"] == "200 OK"
+    assert entries[1]["resource"]["subject"]["reference"] == f"Patient/{first.json()['id']}"

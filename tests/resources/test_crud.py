@@ -133,3 +133,18 @@ def test_json_patch_and_merge_patch(admin: httpx.Client) -> None:
     bad = admin.patch(f"/Patient/{pid}", json={"birthDate": "not-a-date"})
     assert bad.status_code == 422
     assert admin.get(f"/Patient/{pid}").json()["birthDate"] == "1971-01-01"
+
+
+def test_conditional_create_update_and_delete(admin: httpx.Client) -> None:
+    identifier = {"system": "https://example.org/mrn", "value": "COND-REST-1"}
+    body = {**PATIENT, "identifier": [identifier]}
+    criteria = "identifier=https://example.org/mrn|COND-REST-1"
+    created = admin.post("/Patient", json=body, headers={"If-None-Exist": criteria})
+    assert created.status_code == 201
+    again = admin.post("/Patient", json=body, headers={"If-None-Exist": criteria})
+    assert again.status_code == 200 and again.json()["id"] == created.json()["id"]
+    updated = admin.put(f"/Patient?{criteria}", json={**body, "gender": "male"})
+    assert updated.status_code == 200 and updated.json()["id"] == created.json()["id"]
+    assert updated.json()["meta"]["versionId"] == "2"
+    assert admin.delete(f"/Patient?{criteria}").status_code == 204
+    assert admin.get(f"/Patient/{created.json()['id']}").status_code == 410

@@ -16,7 +16,8 @@ from fastapi.responses import JSONResponse
 from fhir_server.services import Services
 from fhir_server.smart import client_auth, grant_refresh_token
 from fhir_server.smart.bearer import is_revoked
-from fhir_server.smart.errors import NO_STORE, InvalidClient, InvalidRequest, InvalidToken
+from fhir_server.smart.errors import NO_STORE, InvalidClient, InvalidRequest
+from fhir_server.smart.system_bearer import system_claims
 from fhir_server.smart.token import read_form
 from fhir_server.smart.tokens import InvalidToken as BadJwt
 from fhir_server.smart.tokens import verify_access_token
@@ -26,16 +27,7 @@ FIELDS = ("scope", "client_id", "exp", "iat", "sub", "patient", "fhirUser", "iss
 
 
 async def _authorize_caller(request: Request, form: dict[str, str], services: Services) -> None:
-    header = request.headers.get("authorization", "")
-    if header.lower().startswith("bearer "):
-        try:
-            claims = verify_access_token(services.key, header[7:].strip(), issuer=services.settings.base_url,
-                                         audience=services.settings.fhir_base)
-        except BadJwt as exc:
-            raise InvalidToken(str(exc)) from None
-        if await is_revoked(services.db, claims) or claims.get("patient") or not any(
-                s.startswith("system/") for s in str(claims.get("scope", "")).split()):
-            raise InvalidToken("Introspection needs a current back-end (system/) token.")
+    if await system_claims(request, services, "Introspection"):
         return
     if not client_auth.has_credentials(request, form):
         raise InvalidClient("Introspection needs a system bearer token or confidential client authentication.")

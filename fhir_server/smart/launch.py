@@ -16,11 +16,9 @@ from fastapi.responses import JSONResponse
 
 from fhir_server.services import Services
 from fhir_server.smart import signin, store
-from fhir_server.smart.bearer import is_revoked
 from fhir_server.smart.errors import NO_STORE, AccessDenied, InvalidRequest, InvalidToken
 from fhir_server.smart.store import LAUNCH_CONTEXTS
-from fhir_server.smart.tokens import InvalidToken as BadJwt
-from fhir_server.smart.tokens import verify_access_token
+from fhir_server.smart.system_bearer import system_claims
 
 LAUNCH_TTL = 3600
 router = APIRouter()
@@ -41,16 +39,8 @@ async def resolve(services: Services, launch: str) -> dict[str, Any] | None:
 
 
 async def _creator(request: Request, services: Services, patient: str) -> str:
-    header = request.headers.get("authorization", "")
-    if header.lower().startswith("bearer "):
-        try:
-            claims = verify_access_token(services.key, header[7:].strip(), issuer=services.settings.base_url,
-                                         audience=services.settings.fhir_base)
-        except BadJwt as exc:
-            raise InvalidToken(str(exc)) from None
-        if await is_revoked(services.db, claims) or claims.get("patient") or not any(
-                s.startswith("system/") for s in str(claims.get("scope", "")).split()):
-            raise InvalidToken("Creating a launch context needs a back-end (system/) token.")
+    claims = await system_claims(request, services, "Creating a launch context")
+    if claims:
         return f"client:{claims.get('client_id') or claims['sub']}"
     account = await signin.current_account(request)
     if account is None:

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Request
 
 from fhir_server.access import Caller
-from fhir_server.db import SESSIONS
+from fhir_server.db import SESSIONS, Database
 from fhir_server.portal.accounts import Account
 from fhir_server.portal.caller import portal_caller
 from fhir_server.portal.invites import display_name
@@ -41,20 +41,27 @@ class Viewing:
         return display_name(self.patient) or "Unnamed patient"
 
 
-async def active_grants(request: Request, account: Account) -> list[dict[str, Any]]:
+async def active_grants(db: Database, account: Account) -> list[dict[str, Any]]:
     """The account's delegate grants whose Consent is active right now (one indexed query)."""
     if not account.related_persons:
         return []
     consent_ids = [g.get("consent") for g in account.related_persons if g.get("consent")]
-    consents = services_of(request).db.resources("Consent").find(
-        {"_id": {"$in": consent_ids}}, projection={"res.status": 1})
+    consents = db.resources("Consent").find({"_id": {"$in": consent_ids}}, projection={"res.status": 1})
     active = {doc["_id"] async for doc in consents if doc["res"].get("status") == "active"}
     return [g for g in account.related_persons if g.get("consent") in active]
 
 
-async def _names(request: Request, patient_ids: list[str]) -> dict[str, dict[str, Any]]:
-    found = services_of(request).db.resources("Patient").find({"_id": {"$in": patient_ids}}, projection={"res": 1})
+async def patients_by_id(db: Database, patient_ids: list[str]) -> dict[str, dict[str, Any]]:
+    found = db.resources("Patient").find({"_id": {"$in": patient_ids}}, projection={"res": 1})
     return {doc["_id"]: doc["res"] async for doc in found}
+
+
+async def accessible_patients(db: Database, account: Account) -> list[tuple[str, str]]:
+    """(patient id, display name) of every record the account may open now: own record first."""
+    grants = await active_grants(db, account)
+    allowed = ([account.patient_id] if account.patient_id else []) + [g["patient"] for g in grants]
+    resources = await patients_by_id(db, allowed)
+    return [(pid, display_name(resources[pid]) or pid) for pid in allowed if pid in resources]
 
 
 async def set_patient_in_view(request: Request, patient_id: str) -> None:
@@ -65,7 +72,7 @@ async def set_patient_in_view(request: Request, patient_id: str) -> None:
 
 
 async def viewing(request: Request, account: SignedIn) -> Viewing:
-    grants = await active_grants(request, account)
+    grants = await active_grants(services_of(request).db, account)
     allowed = ([account.patient_id] if account.patient_id else []) + [g["patient"] for g in grants]
     if not allowed:
         raise HTTPException(403, "Your access to this record has ended. If you think this is a mistake, "
@@ -78,7 +85,7 @@ async def viewing(request: Request, account: SignedIn) -> Viewing:
     live = [g for g in grants if g["patient"] == patient_id]
     trimmed = Account(**{**account.__dict__, "related_persons": live})
     caller = portal_caller(trimmed, patient_id)
-    resources = await _names(request, allowed)
+    resources = await patients_by_id(services_of(request).db, allowed)
     if patient_id not in resources:
         raise FhirError(404, "not-found", "This record is not available.")
     choices = [(pid, display_name(resources[pid]) or pid) for pid in allowed if pid in resources]

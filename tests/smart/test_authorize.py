@@ -17,9 +17,13 @@ from fhir_server.smart import signin
 from tests.smart.helpers import REDIRECT, add_client, exchange, pkce_pair
 
 ACCOUNTS = {
-    "jane": (SimpleNamespace(id="acct-jane", email="jane.doe@example.org", patient_id="jane-doe"),
+    "jane": (SimpleNamespace(id="acct-jane", email="jane.doe@example.org", patient_id="jane-doe",
+                             related_persons=[]),
              [("jane-doe", "Jane Doe")]),
-    "sophie": (SimpleNamespace(id="acct-sophie", email="sophie.doe@example.org", patient_id=None),
+    # Two patients to pick from; only Jane's grant rests on a real, active Consent.
+    "sophie": (SimpleNamespace(id="acct-sophie", email="sophie.doe@example.org", patient_id=None,
+                               related_persons=[{"patient": "jane-doe", "related_person": "sophie-doe",
+                                                 "consent": "jane-doe-consent-sophie-doe"}]),
                [("jane-doe", "Jane Doe"), ("robert-chen", "Robert Chen")]),
 }
 

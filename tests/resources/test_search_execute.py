@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -15,6 +14,7 @@ from fhir_server.resources.errors import FhirError
 from fhir_server.resources.search import SearchScope, index_models, search
 from fhir_server.resources.search.execute import plan_for
 from tests.resources.search_fixtures import BASE, stored, synthea_resources
+from tests.threaded import run_coroutine
 
 ALL = SearchScope()
 
@@ -49,7 +49,7 @@ def run(loaded: dict, rtype: str | None, params: list[tuple[str, str]], scope: S
         finally:
             await client.close()
 
-    return asyncio.run(go())
+    return run_coroutine(go())
 
 
 def ids(bundle: dict, mode: str = "match") -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import json
@@ -10,7 +9,6 @@ import secrets
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import httpx
@@ -21,6 +19,7 @@ from fhir_server.db import Database
 from fhir_server.smart import codes
 from fhir_server.smart.clients import Client, register_client
 from fhir_server.smart.store import Authorization
+from tests.threaded import run_coroutine
 
 T = TypeVar("T")
 REDIRECT = "https://app.example.org/callback"
@@ -36,8 +35,7 @@ def run(server: Any, work: Callable[[Database], Awaitable[T]]) -> T:
         finally:
             await db.close()
 
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, main()).result()
+    return run_coroutine(main())
 
 
 def pkce_pair() -> tuple[str, str]:

@@ -1,0 +1,120 @@
+"""The Health tab in a real browser: labs (latest per test, history with a trend), documents
+(6 recent, then all, filters, opening a PDF), another patient's document, and a delegate."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+from playwright.sync_api import Page, expect
+
+from fhir_server.portal.health.labs import observation_value
+from tests.portal.conftest import shot, sign_in
+
+JANE = ("jane.doe@example.org", "Jane-Demo-2026!", "1968-04-12")
+SOPHIE = ("sophie.doe@example.org", "Sophie-Demo-2026!", "1994-02-17")
+
+
+def all_pages(admin: httpx.Client, path: str, params: dict[str, str]) -> list[dict[str, Any]]:
+    """Every resource of a search or $everything through the API, following the next links."""
+    out: list[dict[str, Any]] = []
+    response = admin.get(path, params=params)
+    while True:
+        assert response.status_code == 200, response.text
+        bundle = response.json()
+        out += [e["resource"] for e in bundle.get("entry", []) if e.get("search", {}).get("mode", "match") == "match"]
+        following = [link["url"] for link in bundle.get("link", []) if link["relation"] == "next"]
+        if not following:
+            return out
+        response = admin.get(following[0])
+
+
+def lab_codes(admin: httpx.Client, patient: str) -> set[str]:
+    labs = all_pages(admin, "/Observation", {"patient": patient, "category": "laboratory", "_count": "1000"})
+    return {c["code"] for o in labs for c in o["code"]["coding"] if c["system"] == "http://loinc.org"}
+
+
+def signed_in(page: Page, who: tuple[str, str, str]) -> None:
+    sign_in(page, *who)
+    expect(page).to_have_url(re.compile(r"/health$"))
+
+
+def test_labs_show_the_latest_result_per_test_and_open_to_the_history(page: Page, admin: httpx.Client) -> None:
+    signed_in(page, JANE)
+    expect(page.get_by_role("heading", name="Lab results")).to_be_visible()
+    rows = page.locator("details.lab")
+    codes = lab_codes(admin, "jane-doe")
+    expect(rows).to_have_count(len(codes))
+    assert {rows.nth(i).get_attribute("data-code") for i in range(rows.count())} == codes
+    for code in ("718-7", "6875-9"):  # compared with the FHIR API: the newest result of the code
+        newest = admin.get("/Observation", params={"patient": "jane-doe", "code": code, "_sort": "-date",
+                                                   "_count": "1"}).json()["entry"][0]["resource"]
+        expect(page.locator(f'details.lab[data-code="{code}"] .lab-value .value')).to_have_text(
+            observation_value(newest))
+    flags = {(f.text_content() or "").strip() for f in page.locator("details.lab .flag").all()}
+    assert flags and flags <= {"▲ High", "▼ Low", "! Abnormal", "▲ Critically high", "▼ Critically low"}, flags
+    shot(page, "health")
+
+    history = all_pages(admin, "/Observation", {"patient": "jane-doe", "code": "6875-9", "_count": "1000"})
+    row = page.locator('details.lab[data-code="6875-9"]')
+    row.locator("summary").click()
+    expect(row.locator("table.history tbody tr")).to_have_count(len(history))
+    chart = row.get_by_role("img")
+    expect(chart).to_be_visible()
+    assert "Trend of" in (chart.get_attribute("aria-label") or "")
+    dates = [t.get_attribute("datetime") or "" for t in row.locator("table.history tbody time").all()]
+    assert dates == sorted(dates, reverse=True)
+    row.scroll_into_view_if_needed()
+    shot(page, "health-history")
+
+
+def test_six_recent_documents_then_all_with_filters(page: Page, admin: httpx.Client) -> None:
+    signed_in(page, JANE)
+    current = all_pages(admin, "/DocumentReference", {"patient": "jane-doe", "status": "current", "_count": "100"})
+    recent = page.locator("section.documents li.doc")
+    expect(recent).to_have_count(6)
+    newest = max(current, key=lambda d: d["date"])
+    expect(recent.first.locator("a")).to_have_attribute("href", f"/health/documents/{newest['id']}")
+
+    page.get_by_role("link", name="View all documents").click()
+    expect(page.get_by_role("heading", name="All documents")).to_be_visible()
+    expect(page.locator("li.doc")).to_have_count(min(len(current), 20))
+    shot(page, "documents")
+
+    page.get_by_label("Type").select_option(label="Progress note")
+    page.get_by_role("button", name="Show documents").click()
+    notes = [d for d in current if d["type"]["coding"][0]["code"] == "11506-3"]
+    expect(page.locator("li.doc")).to_have_count(len(notes))
+
+    page.get_by_label("From").fill("2024-01-01")
+    page.get_by_label("To").fill("2020-01-01")
+    page.get_by_role("button", name="Show documents").click()
+    expect(page.get_by_role("alert")).to_have_text("The start date is after the end date.")
+    expect(page.get_by_label("From")).to_have_value("2024-01-01")
+
+
+def test_a_pdf_opens_and_another_patients_document_is_not_found(page: Page, admin: httpx.Client) -> None:
+    signed_in(page, JANE)
+    docs = all_pages(admin, "/DocumentReference", {"patient": "jane-doe", "_count": "100"})
+    pdf = next(d for d in docs if d["content"][0]["attachment"]["contentType"] == "application/pdf")
+    response = page.request.get(f"/health/documents/{pdf['id']}")
+    assert response.status == 200
+    assert response.headers["content-type"] == "application/pdf"
+    assert response.headers["content-disposition"].startswith("inline; filename=")
+    assert response.body().startswith(b"%PDF")
+
+    robert = all_pages(admin, "/DocumentReference", {"patient": "robert-chen", "_count": "1"})[0]
+    for doc_id in (robert["id"], "no-such-document"):
+        page.goto(f"/health/documents/{doc_id}")
+        expect(page.get_by_role("heading", name="Page not found")).to_be_visible()
+        other = page.request.get(f"/health/documents/{doc_id}")
+        assert other.status == 404 and not other.body().startswith(b"%PDF")
+
+
+def test_a_delegate_sees_the_patients_labs_with_the_banner(page: Page, admin: httpx.Client) -> None:
+    signed_in(page, SOPHIE)
+    expect(page.get_by_role("status")).to_contain_text("Viewing Jane Doe's record")
+    expect(page.locator("details.lab")).to_have_count(len(lab_codes(admin, "jane-doe")))
+    expect(page.locator("section.documents li.doc")).to_have_count(6)
+    shot(page, "health-delegate")

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from fhir_server.access import check_resource, check_write
+from fhir_server.resources import hooks
 from fhir_server.resources.errors import FhirError, bad_request, precondition_failed
 from fhir_server.resources.http import (
     MERGE_PATCH,
@@ -65,6 +66,7 @@ async def create(resource_type: str, request: Request, caller: CallerDep,
     resource = validate(await read_json(request, services.settings.max_body_bytes), resource_type)
     base = services.settings.fhir_base
     check_write(caller, resource_type, patient_compartments(resource, base), "c")
+    await hooks.before_write(services, caller, resource, "c")
     condition = request.headers.get("if-none-exist")
     if condition:
         matches = await find_matching(services, caller, resource_type, condition.lstrip("?"))
@@ -75,6 +77,7 @@ async def create(resource_type: str, request: Request, caller: CallerDep,
             return write_response(request, existing, 200, base)
     resource.pop("id", None)
     version = await services.store.create(resource)
+    await hooks.after_create(services, caller, [version.resource])
     await audit_access(services, caller, "create", [version.resource or {}])
     return write_response(request, version, 201, base, location=True)
 
@@ -118,8 +121,10 @@ async def _store_update(request: Request, caller: CallerDep, services: ServicesD
         check_resource(caller, resource_type, resource_id,
                        patient_compartments(existing.resource, base), "u")
     check_write(caller, resource_type, patient_compartments(resource, base), "u" if existing else "c")
+    await hooks.before_write(services, caller, {**resource, "id": resource_id}, "u" if existing else "c")
     if_match = etag_version(request.headers.get("if-match"), "If-Match")
     version, created = await services.store.update(resource, resource_id, if_match=if_match)
+    await hooks.after_create(services, caller, [version.resource] if created else [])
     await audit_access(services, caller, "create" if created else "update", [version.resource or {}])
     return write_response(request, version, 201 if created else 200, base, location=created)
 
@@ -142,6 +147,7 @@ async def patch(resource_type: str, resource_id: str, request: Request, caller: 
             raise bad_request(f"A patch cannot change {server_owned}.", [server_owned])
     validate(patched, resource_type)
     check_write(caller, resource_type, patient_compartments(patched, base), "u")
+    await hooks.before_write(services, caller, patched, "u")
     if_match = etag_version(request.headers.get("if-match"), "If-Match")
     version, _ = await services.store.update(patched, resource_id,
                                              if_match=if_match if if_match is not None else current.vid)

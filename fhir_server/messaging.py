@@ -1,0 +1,89 @@
+"""Secure messaging on the FHIR side: the reply rules for patient-scoped writers, and the
+email notice a patient gets when the practice sends them a message.
+
+Both are write hooks on Communication (``fhir_server.resources.hooks``), so the REST API
+(create, update, patch, batch and transaction) enforces the same rules as the portal,
+which calls ``check_communication`` itself before it stores a message.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fhir_server import mail
+from fhir_server.access import Caller, search_scope
+from fhir_server.portal import accounts
+from fhir_server.portal.messages import threads
+from fhir_server.resources import hooks
+from fhir_server.resources import search as search_engine
+from fhir_server.resources.errors import FhirError
+from fhir_server.resources.search import patient_compartments
+from fhir_server.services import Services
+
+log = logging.getLogger("carespace.messaging")
+
+
+def _refuse(status: int, code: str, message: str, expression: str) -> FhirError:
+    return FhirError(status, code, message, [expression])
+
+
+async def check_communication(services: Services, caller: Caller, resource: dict[str, Any], interaction: str) -> None:
+    """The patient side's rules (the practice, unrestricted, is free to write as it needs):
+    a new message is sent as the patient or the person acting for them; a reply answers a
+    practice message of the same patient's record, which is not itself a reply, once."""
+    if caller.patients is None:
+        return
+    base = services.settings.fhir_base
+    if interaction == "c":
+        yours = {f"Patient/{p}" for p in caller.patients} | ({caller.fhir_user} if caller.fhir_user else set())
+        sender = threads.sender_of(resource, base)
+        if sender and sender not in yours:
+            raise _refuse(422, "business-rule", "A message written with this access must be sent as "
+                          f"{' or '.join(sorted(yours))}, not {sender}.", "Communication.sender")
+    for parent_id in threads.parent_ids(resource, base):
+        original = await services.store.find_current("Communication", parent_id) if "/" not in parent_id else None
+        compartments = patient_compartments(original.resource, base) if original and original.resource else []
+        if not original or not original.resource or not caller.patients.intersection(compartments):
+            raise _refuse(422, "business-rule", f"Communication/{parent_id} is not a message in this patient's "
+                          "record, so it cannot be replied to here.", "Communication.inResponseTo")
+        replies = await _replies_to(services, caller, parent_id)
+        reason = threads.reply_refusal(original.resource, replies, base_url=base, ignore_id=resource.get("id"))
+        if reason:
+            status = 409 if reason == threads.ALREADY_REPLIED else 422
+            raise _refuse(status, "conflict" if status == 409 else "business-rule", reason,
+                          "Communication.inResponseTo")
+
+
+async def _replies_to(services: Services, caller: Caller, message_id: str) -> list[dict[str, Any]]:
+    """Every Communication that answers ``message_id`` (a message has a handful at most)."""
+    bundle = await search_engine.search(
+        services.db.db, "Communication", [("in-response-to", f"Communication/{message_id}"), ("_count", "100")],
+        base_url=services.settings.fhir_base, scope=search_scope(caller, "Communication"))
+    return [e["resource"] for e in bundle.get("entry", []) if e.get("search", {}).get("mode") == "match"]
+
+
+async def notify_recipients(services: Services, caller: Caller, resource: dict[str, Any]) -> None:
+    """A message from the practice (an unrestricted caller) to a patient with a portal account:
+    email them that a message is waiting, with a link to it and never its content."""
+    if caller.patients is not None or resource.get("status") != "completed":
+        return
+    base = services.settings.fhir_base
+    if threads.is_patient_side(resource, base):
+        return
+    for recipient in threads.recipients_of(resource, base):
+        if not recipient.startswith("Patient/"):
+            continue
+        account = await accounts.find_for_patient(services.db, recipient.removeprefix("Patient/"))
+        if account is None:
+            continue
+        link = f"{services.settings.base_url.rstrip('/')}/messages/{resource.get('id')}"
+        await mail.Mailer(services.settings, services.db).send(account.email, "new_message",
+                                                              name=account.first_name, link=link)
+
+
+HOOK = hooks.WriteHook(check=check_communication, created=notify_recipients)
+
+
+def register() -> None:
+    hooks.register("Communication", HOOK)

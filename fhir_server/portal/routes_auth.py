@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from fhir_server.portal import accounts, csrf, links, lockout, passwords, sessions
 from fhir_server.portal.accounts import EmailInUse
+from fhir_server.portal.delegates import accept as delegate_accept
 from fhir_server.portal.invites import display_name, mailer, send_reset
 from fhir_server.portal.pages import render
 from fhir_server.portal.passwords import RULE_TEXT, RULES
@@ -125,6 +126,8 @@ async def register_page(request: Request, token: str | None = None) -> Response:
     if response:
         return response
     assert link
+    if link.data.get("related_person") and await accounts.find_by_email(services_of(request).db, link.email):
+        return redirect("/register/accept")  # a delegate invite to someone who has an account already
     return render(request, "auth/register.html", email=link.email, rules=RULES)
 
 
@@ -162,12 +165,14 @@ async def register(request: Request, password: Annotated[str, Form()] = "",
     except links.LinkUnusable as exc:
         return render(request, "auth/link_unusable.html", status=410, kind=links.INVITE, reason=exc.reason)
     try:
-        await accounts.create(db, email=link.email, password_hash=password_hash,
+        account = await accounts.create(db, email=link.email, password_hash=password_hash,
                               birth_date=str(person.get("birthDate", "")), name=display_name(person), kind=kind,
                               patient_id=patient_id, related_persons=related, now=now)
     except EmailInUse:
         return render(request, "auth/register.html", status=409, email=link.email, rules=RULES,
                       problems=["An account already uses this email. Sign in, or reset your password."])
+    if kind == "delegate":
+        await delegate_accept.on_registration(services, account, data)
     cookie, path = FLOW_COOKIES[links.INVITE]
     await links.end_flow(db, request.cookies.get(cookie))
     response = redirect("/login?notice=registered")

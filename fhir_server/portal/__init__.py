@@ -10,8 +10,13 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from fhir_server.portal import accounts, demo_accounts, links, operation_invite, routes_auth, routes_tabs, sessions
+from fhir_server.portal import messages as messages_area
+from fhir_server.portal.delegates import routes as delegates_routes
+from fhir_server.portal.health import router as health_router
 from fhir_server.portal.pages import STATIC, render_error_page
+from fhir_server.portal.send_record import routes as send_record_routes
 from fhir_server.services import Services
+from fhir_server.shl import routes as shl_routes
 
 _TOKEN = re.compile(r"([?&]token=)[^&\s\"]+")
 
@@ -37,6 +42,11 @@ def install(app: FastAPI) -> None:
     """Add the portal's routes, error pages and start-up work to the app."""
     app.include_router(routes_auth.router)
     app.include_router(routes_tabs.router)
+    messages_area.install(app)
+    app.include_router(health_router)
+    app.include_router(delegates_routes.router)
+    app.include_router(send_record_routes.router)
+    app.include_router(shl_routes.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.state.render_error_page = render_error_page
     app.state.startup_hooks.append(_startup)

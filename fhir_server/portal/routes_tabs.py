@@ -17,10 +17,6 @@ from fhir_server.portal.sessions import SignedIn, services_of
 router = APIRouter()
 
 COMING = {
-    "health": ("Health", "Your lab results, documents and a download of your health record will appear here."),
-    "messages": ("Messages", "Messages from your care team, and a way to write to them, will appear here."),
-    "users": ("Manage users", "Here you will be able to give a family member or friend access to your portal, "
-                              "and take it back at any time."),
     "apps": ("Apps", "Here you will see the health apps you have connected to your record, and disconnect them."),
 }
 
@@ -28,21 +24,6 @@ COMING = {
 def _coming(request: Request, area: str) -> Response:
     title, what = COMING[area]
     return render(request, "tabs/coming.html", active=area, title=title, what=what)
-
-
-@router.get("/health")
-async def health(request: Request, account: SignedIn) -> Response:
-    return _coming(request, "health")
-
-
-@router.get("/messages")
-async def messages(request: Request, account: SignedIn) -> Response:
-    return _coming(request, "messages")
-
-
-@router.get("/users")
-async def users(request: Request, account: SignedIn) -> Response:
-    return _coming(request, "users")
 
 
 @router.get("/apps")

@@ -60,8 +60,10 @@ def test_invited_patient_registers_signs_in_and_signs_out(page: Page, server: An
     sign_in(page, person.email.upper(), PASSWORD, person.birth_date)
     expect(page).to_have_url(f"{server.url}/health")
     expect(page.locator(".user-name")).to_have_text("Nora Whitfield")
-    expect(page.get_by_role("heading", name="Coming soon")).to_be_visible()
-    shot(page, "health-placeholder")
+    # A new patient with no results yet: the Health page says so instead of an empty table.
+    expect(page.get_by_role("heading", name="Health", exact=True)).to_be_visible()
+    expect(page.get_by_text("No lab results yet.")).to_be_visible()
+    shot(page, "health-new-patient")
 
     page.get_by_role("link", name="Resources").click()
     expect(page.get_by_role("heading", name="Resources", exact=True)).to_be_visible()

@@ -1,0 +1,61 @@
+"""The Send Record form: what was typed, and every problem with it in one list (no I/O here)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+
+from fhir_server.portal.passwords import RULE_TEXT, unmet_rules
+from fhir_server.shl.links import EXPIRY_DAYS
+
+EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>.]{2,}$")
+MAX_NOTES = 2000
+
+
+@dataclass
+class SendForm:
+    recipient: str = ""
+    start: str = ""
+    end: str = ""
+    notes: str = ""
+    days: str = "14"
+    problems: list[str] = field(default_factory=list)
+    password_problems: list[str] = field(default_factory=list)
+    start_date: date | None = None
+    end_date: date | None = None
+
+    @property
+    def expiry_days(self) -> int:
+        return int(self.days) if self.days.isdigit() and int(self.days) in EXPIRY_DAYS else EXPIRY_DAYS[0]
+
+
+def _parse(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        return None
+
+
+def check(form: SendForm, password: str, confirm: str, today: date) -> SendForm:
+    """Fill in ``problems`` (and the parsed dates); nothing else is decided here."""
+    form.recipient = form.recipient.strip()
+    if not form.recipient:
+        form.problems.append("Enter the email address of the person who will receive your record.")
+    elif len(form.recipient) > 254 or not EMAIL.match(form.recipient):
+        form.problems.append(f"“{form.recipient}” does not look like an email address. Check it and try again.")
+    form.start_date, form.end_date = _parse(form.start), _parse(form.end)
+    if form.start_date is None or form.end_date is None:
+        form.problems.append("Enter both a start date and an end date.")
+    elif form.end_date < form.start_date:
+        form.problems.append("The end date is before the start date. Choose an end date on or after the start date.")
+    elif form.start_date > today:
+        form.problems.append("The start date is in the future. Choose a period that has already begun.")
+    if len(form.notes) > MAX_NOTES:
+        form.problems.append(f"The notes are too long: please keep them under {MAX_NOTES} characters.")
+    if not form.days.isdigit() or int(form.days) not in EXPIRY_DAYS:
+        form.problems.append("Choose how long the link should work.")
+    form.password_problems = [RULE_TEXT[name] for name in unmet_rules(password)]
+    if password and password != confirm:
+        form.password_problems.append("The two passwords must match")
+    return form

@@ -1,0 +1,167 @@
+"""The record of a period as one FHIR Bundle (type ``collection``), read through the search
+engine and the one door exactly as the REST API would read it for the same caller.
+
+What goes in: the patient's Observations and DiagnosticReports (by effective date),
+DocumentReferences (by date, with the content of attachments kept in a Binary inlined) and
+Communications (by sent date) of the period, the Patient, and the Practitioners,
+PractitionerRoles and Organizations those resources refer to. The Bundle is validated with
+the R4B models before it is encrypted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from fhir.resources.R4B.bundle import Bundle
+from pydantic import ValidationError
+
+from fhir_server.access import Caller, check_resource, search_scope
+from fhir_server.resources import search as search_engine
+from fhir_server.resources.errors import FhirError
+from fhir_server.resources.search import patient_compartments
+from fhir_server.resources.store import instant
+from fhir_server.services import Services
+
+# Type → the search parameter that places it in time.
+PERIOD_TYPES = {"Observation": "date", "DiagnosticReport": "date", "DocumentReference": "date",
+                "Communication": "sent"}
+REFERENCED_TYPES = ("Practitioner", "PractitionerRole", "Organization")
+PAGE = "1000"
+
+
+class EmptyPeriod(Exception):
+    """Nothing of the patient's record falls in the period."""
+
+
+class InvalidBundle(Exception):
+    """The Bundle did not validate against the R4B models (a data problem, not the patient's)."""
+
+
+@dataclass
+class RecordBundle:
+    bundle: dict[str, Any]
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def entities(self) -> list[str]:
+        return [f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in self.bundle["entry"]]
+
+
+def _next_cursor(bundle: dict[str, Any]) -> str | None:
+    for link in bundle.get("link", []):
+        if link.get("relation") == "next":
+            return parse_qs(urlsplit(link["url"]).query).get("_cursor", [None])[0]
+    return None
+
+
+async def _search_all(services: Services, caller: Caller, resource_type: str,
+                      params: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Every match of one search, following its ``next`` links."""
+    found: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        page_params = [*params, ("_count", PAGE)] + ([("_cursor", cursor)] if cursor else [])
+        result = await search_engine.search(services.db.db, resource_type, page_params,
+                                            base_url=services.settings.fhir_base,
+                                            scope=search_scope(caller, resource_type))
+        found.extend(e["resource"] for e in result.get("entry", []) if e.get("search", {}).get("mode") == "match")
+        cursor = _next_cursor(result)
+        if cursor is None:
+            return found
+
+
+def _references(value: Any) -> Iterator[str]:
+    """Every literal ``reference`` string inside a resource."""
+    if isinstance(value, dict):
+        ref = value.get("reference")
+        if isinstance(ref, str):
+            yield ref
+        for item in value.values():
+            yield from _references(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _references(item)
+
+
+async def _inline_attachments(services: Services, caller: Caller, patient_id: str,
+                              document: dict[str, Any]) -> None:
+    """Copy the content of attachments that point at one of the patient's Binaries into ``data``,
+    so that the recipient gets the document itself and not a link they cannot open."""
+    base = services.settings.fhir_base
+    for content in document.get("content") or []:
+        attachment = content.get("attachment") or {}
+        url = str(attachment.get("url") or "")
+        if attachment.get("data") or not url:
+            continue
+        relative = url[len(base) + 1:] if url.startswith(base + "/") else url
+        kind, _, binary_id = relative.partition("/")
+        if kind != "Binary" or not binary_id or "/" in binary_id:
+            continue
+        try:
+            binary = (await services.store.read("Binary", binary_id)).resource or {}
+            context = (binary.get("securityContext") or {}).get("reference", "")
+            allowed = {f"Patient/{patient_id}", f"DocumentReference/{document['id']}"}
+            if context not in allowed:
+                continue  # a Binary of no known owner is not sent
+            check_resource(caller, "Binary", binary_id, patient_compartments(binary, base), "r")
+        except FhirError:
+            continue
+        if binary.get("data"):
+            attachment["data"] = binary["data"]
+            attachment.setdefault("contentType", binary.get("contentType"))
+
+
+def _validate(bundle: dict[str, Any]) -> None:
+    try:
+        Bundle.model_validate(bundle)
+    except ValidationError as exc:
+        raise InvalidBundle(str(exc)[:500]) from None
+
+
+async def build_record(services: Services, caller: Caller, patient_id: str, start: date, end: date,
+                       *, now_instant: str | None = None) -> RecordBundle:
+    """The Bundle of ``patient_id``'s record from ``start`` to ``end`` (both days included).
+
+    Raises EmptyPeriod when no lab, report, document or message falls in the period."""
+    base = services.settings.fhir_base
+    patient_version = await services.store.read("Patient", patient_id)
+    patient = patient_version.resource or {}
+    check_resource(caller, "Patient", patient_id, patient_compartments(patient, base), "r")
+    counts: dict[str, int] = {}
+    dated: list[dict[str, Any]] = []
+    for resource_type, param in PERIOD_TYPES.items():
+        found = await _search_all(services, caller, resource_type, [
+            ("patient", patient_id), (param, f"ge{start.isoformat()}"), (param, f"le{end.isoformat()}")])
+        counts[resource_type] = len(found)
+        dated.extend(found)
+    if not dated:
+        raise EmptyPeriod()
+    for resource in dated:
+        if resource["resourceType"] == "DocumentReference":
+            await _inline_attachments(services, caller, patient_id, resource)
+    wanted: dict[str, set[str]] = {t: set() for t in REFERENCED_TYPES}
+    for ref in _references([patient, *dated]):
+        kind, _, ident = ref.removeprefix(base + "/").partition("/")
+        if kind in wanted and ident and "/" not in ident:
+            wanted[kind].add(ident)
+    referenced: list[dict[str, Any]] = []
+    for resource_type, ids in wanted.items():
+        if ids:
+            referenced.extend(await _search_all(services, caller, resource_type, [("_id", ",".join(sorted(ids)))]))
+    bundle: dict[str, Any] = {
+        "resourceType": "Bundle",
+        "id": str(uuid.uuid4()),
+        "identifier": {"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{uuid.uuid4()}"},
+        "type": "collection",
+        "timestamp": now_instant or instant(services.store.clock()),
+        "entry": [{"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": r}
+                  for r in [patient, *dated, *referenced]],
+    }
+    await asyncio.to_thread(_validate, bundle)
+    return RecordBundle(bundle=bundle, counts=counts)

@@ -1,0 +1,84 @@
+"""The Bundle of a period: exactly the patient's resources of that period (compared with what
+the REST API answers), the resources they refer to, nothing of other patients; valid R4."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import httpx
+import pytest
+from fhir.resources.R4B.bundle import Bundle
+
+from fhir_server.services import Services
+from fhir_server.shl.bundle import EmptyPeriod, RecordBundle, build_record
+from tests.shl.conftest import patient_caller, run
+
+PERIOD = ("2024-01-01", "2024-12-31")
+DATE_PARAM = {"Observation": "date", "DiagnosticReport": "date", "DocumentReference": "date", "Communication": "sent"}
+
+
+def _build(server: Any, patient_id: str, start: str, end: str) -> RecordBundle:
+    async def work(services: Services) -> RecordBundle:
+        return await build_record(services, patient_caller(patient_id), patient_id,
+                                  date.fromisoformat(start), date.fromisoformat(end))
+
+    return run(server, work)
+
+
+def _api_ids(admin: httpx.Client, resource_type: str, patient_id: str) -> set[str]:
+    param = DATE_PARAM[resource_type]
+    response = admin.get(f"/{resource_type}", params=[("patient", patient_id), (param, f"ge{PERIOD[0]}"),
+                                                      (param, f"le{PERIOD[1]}"), ("_count", "1000")])
+    assert response.status_code == 200, response.text
+    return {e["resource"]["id"] for e in response.json().get("entry", [])}
+
+
+def test_the_bundle_holds_exactly_the_patients_resources_of_the_period(server: Any, admin: httpx.Client) -> None:
+    record = _build(server, "jane-doe", *PERIOD)
+    bundle = record.bundle
+    Bundle.model_validate(bundle)
+    assert bundle["type"] == "collection"
+    by_type: dict[str, set[str]] = {}
+    for entry in bundle["entry"]:
+        resource = entry["resource"]
+        by_type.setdefault(resource["resourceType"], set()).add(resource["id"])
+        assert entry["fullUrl"] == f"{server.fhir}/{resource['resourceType']}/{resource['id']}"
+    for resource_type in DATE_PARAM:
+        expected = _api_ids(admin, resource_type, "jane-doe")
+        assert by_type.get(resource_type, set()) == expected, resource_type
+        assert record.counts[resource_type] == len(expected)
+    assert by_type["Observation"] and by_type["DocumentReference"] and by_type["Communication"]
+    assert by_type["Patient"] == {"jane-doe"}
+    # Nothing of other patients: every patient reference names Jane.
+    for entry in bundle["entry"]:
+        resource = entry["resource"]
+        for field in ("subject", "patient"):
+            ref = (resource.get(field) or {}).get("reference")
+            assert ref in (None, "Patient/jane-doe"), resource["id"]
+        assert "robert-chen" not in str(resource) and "maria-alvarez" not in str(resource)
+    # The practitioners and the practice that the resources name are included.
+    assert "riverbend-oncology" in by_type["Organization"]
+    assert by_type.get("Practitioner")
+
+
+def test_every_resource_is_dated_inside_the_period(server: Any) -> None:
+    bundle = _build(server, "robert-chen", "2019-01-01", "2019-06-30").bundle
+    for entry in bundle["entry"]:
+        resource = entry["resource"]
+        moment = (resource.get("effectiveDateTime") or resource.get("date") or resource.get("sent"))
+        if resource["resourceType"] in DATE_PARAM:
+            assert "2019-01-01" <= moment[:10] <= "2019-06-30", resource["id"]
+
+
+def test_documents_carry_their_content(server: Any) -> None:
+    bundle = _build(server, "jane-doe", *PERIOD).bundle
+    documents = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "DocumentReference"]
+    assert documents
+    for document in documents:
+        assert all(c["attachment"].get("data") for c in document["content"])
+
+
+def test_an_empty_period_is_refused(server: Any) -> None:
+    with pytest.raises(EmptyPeriod):
+        _build(server, "jane-doe", "2001-01-01", "2001-12-31")

@@ -41,6 +41,8 @@ async def check_communication(services: Services, caller: Caller, resource: dict
         if sender and sender not in yours:
             raise _refuse(422, "business-rule", "A message written with this access must be sent as "
                           f"{' or '.join(sorted(yours))}, not {sender}.", "Communication.sender")
+    if interaction == "u":
+        await _only_read_receipts(services, resource)
     for parent_id in threads.parent_ids(resource, base):
         original = await services.store.find_current("Communication", parent_id) if "/" not in parent_id else None
         compartments = patient_compartments(original.resource, base) if original and original.resource else []
@@ -53,6 +55,25 @@ async def check_communication(services: Services, caller: Caller, resource: dict
             status = 409 if reason == threads.ALREADY_REPLIED else 422
             raise _refuse(status, "conflict" if status == 409 else "business-rule", reason,
                           "Communication.inResponseTo")
+
+
+# What a patient-side writer may change on a message the practice sent: marking it read.
+READ_RECEIPT_FIELDS = ("meta", "received", "text")
+
+
+async def _only_read_receipts(services: Services, resource: dict[str, Any]) -> None:
+    current = await services.store.find_current("Communication", str(resource.get("id", "")))
+    if current is None or current.resource is None:
+        return
+    if threads.is_patient_side(current.resource, services.settings.fhir_base):
+        return
+
+    def content(message: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in message.items() if k not in READ_RECEIPT_FIELDS}
+
+    if content(current.resource) != content(resource):
+        raise _refuse(422, "business-rule", "A message from the care team can only be marked as read "
+                      "(Communication.received) with this access.", "Communication")
 
 
 async def _replies_to(services: Services, caller: Caller, message_id: str) -> list[dict[str, Any]]:

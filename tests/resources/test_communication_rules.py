@@ -109,3 +109,20 @@ def test_the_practice_searches_what_patients_sent_and_replies(admin: httpx.Clien
     answer = practice_message(admin, who.person.patient_id, subject="Second question", text="Yes.",
                               in_response_to=question["id"])
     assert answer["inResponseTo"][0]["reference"] == f"Communication/{question['id']}"
+
+
+def test_a_patient_token_may_only_mark_a_practice_message_read(server) -> None:  # type: ignore[no-untyped-def]
+    with server.client("system/*.cruds") as practice:
+        message = practice.post("/Communication", json={
+            "resourceType": "Communication", "status": "completed", "subject": {"reference": "Patient/maria-alvarez"},
+            "sender": {"reference": "Practitioner/emily-hart"}, "recipient": [{"reference": "Patient/maria-alvarez"}],
+            "topic": {"text": "Scan results"}, "payload": [{"contentString": "Your scan is clear."}]}).json()
+    with server.client("patient/*.cruds", patient="maria-alvarez", fhirUser="Patient/maria-alvarez") as patient:
+        read = patient.put(f"/Communication/{message['id']}", json={**message, "received": "2026-11-26T10:00:00Z"})
+        assert read.status_code == 200, read.text
+        forged = {**read.json(), "payload": [{"contentString": "Your scan shows nothing at all."}]}
+        refused = patient.put(f"/Communication/{message['id']}", json=forged)
+        assert refused.status_code == 422
+        assert "only be marked as read" in refused.json()["issue"][0]["diagnostics"]
+        current = patient.get(f"/Communication/{message['id']}").json()
+        assert current["payload"][0]["contentString"] == "Your scan is clear."

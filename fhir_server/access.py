@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fhir_server.resources.errors import FhirError, forbidden, not_found
+from fhir_server.resources.search.compartment import PATIENT_COMPARTMENT
 from fhir_server.resources.search.scope import SearchScope
 from fhir_server.smart.scopes import ScopeGrant
 
@@ -81,6 +82,10 @@ def check_resource(caller: Caller, resource_type: str, resource_id: str,
     if caller.patients is None:
         return
     if compartments and not caller.patients.intersection(compartments):
+        raise not_found(resource_type, resource_id)
+    if not compartments and resource_type in PATIENT_COMPARTMENT:
+        # A patient-data type that names no patient (e.g. a Binary without securityContext):
+        # nobody's compartment, so not this caller's either.
         raise not_found(resource_type, resource_id)
     if not compartments and interaction in "cud":
         raise forbidden(f"A patient-scoped caller cannot {INTERACTION_NAMES[interaction]} "

@@ -88,3 +88,15 @@ def test_us_core_report_with_text_but_no_div_is_an_outcome_not_a_500(admin: http
                           headers={"Content-Type": "application/fhir+json"})
     issue = outcome(response, 422)
     assert "text" in issue["diagnostics"]
+
+
+def test_a_patient_token_reads_only_its_own_binaries(server: RunningServer, admin: httpx.Client) -> None:
+    own = admin.post("/Binary", json={"resourceType": "Binary", "contentType": "text/plain", "data": "aGVsbG8=",
+                                      "securityContext": {"reference": "Patient/jane-doe"}}).json()
+    other = admin.post("/Binary", json={"resourceType": "Binary", "contentType": "text/plain", "data": "aGk=",
+                                        "securityContext": {"reference": "Patient/robert-chen"}}).json()
+    loose = admin.post("/Binary", json={"resourceType": "Binary", "contentType": "text/plain", "data": "eA=="}).json()
+    with server.client("patient/*.rs", patient="jane-doe", fhirUser="Patient/jane-doe") as jane:
+        assert jane.get(f"/Binary/{own['id']}").status_code == 200
+        assert jane.get(f"/Binary/{other['id']}").status_code == 404
+        assert jane.get(f"/Binary/{loose['id']}").status_code == 404

@@ -24,6 +24,9 @@ PATIENT_COMPARTMENT: dict[str, tuple[str, ...]] = {
     "Appointment": ("actor",),
     "AppointmentResponse": ("actor",),
     "AuditEvent": ("patient",),
+    # Not in FHIR R4's definition: CareSpace puts a Binary in the compartment of the Patient its
+    # securityContext names, so that document content is as private as the document itself.
+    "Binary": (),
     "Basic": ("patient", "author"),
     "BodyStructure": ("patient",),
     "CarePlan": ("patient", "performer"),
@@ -120,6 +123,11 @@ def patient_compartments(resource: dict, base_url: str | None = None) -> list[st
     found: set[str] = set()
     if rtype == "Patient" and resource.get("id"):
         found.add(resource["id"])
+    if rtype == "Binary":
+        context = (resource.get("securityContext") or {}).get("reference")
+        pid = patient_id_of(context, base_url) if type(context) is str else None
+        if pid:
+            found.add(pid)
     for segs in _paths(rtype):
         for v in walk(resource, segs):
             if type(v) is dict:

@@ -21,7 +21,7 @@ chromium:
 	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-liberation >/dev/null)
 
 lint: $(STAMP)
-	$(BIN)/ruff check fhir_server tests bench fixtures
+	$(BIN)/ruff check .
 
 test: $(STAMP) chromium lint
 	$(BIN)/python -m pytest

@@ -26,6 +26,26 @@ TOKENS = "tokens"
 SERVER_STATE = "server_state"
 
 
+async def claim(collection: AsyncCollection[Doc], query: dict[str, Any], update: dict[str, Any]) -> Doc | None:
+    """``find_one_and_update`` (returning the document after the update) for a query on ``_id``.
+
+    Done as update_one + find_one: on the embedded database find_one_and_update costs about
+    100 ms. The update's filter decides atomically who wins; only the winner reads it back.
+    """
+    result = await collection.update_one(query, update)
+    if result.matched_count != 1:
+        return None
+    return await collection.find_one({"_id": query["_id"]})
+
+
+async def take(collection: AsyncCollection[Doc], doc_id: Any) -> Doc | None:
+    """``find_one_and_delete`` by ``_id``: the delete decides atomically who gets the document."""
+    doc = await collection.find_one({"_id": doc_id})
+    if doc is None or (await collection.delete_one({"_id": doc_id})).deleted_count != 1:
+        return None
+    return doc
+
+
 class Database:
     """The handle every part of the server shares."""
 

@@ -65,6 +65,7 @@ async def ensure_indexes(db: Database) -> None:
         IndexModel([("email", ASCENDING)], unique=True),
         IndexModel([("patient_id", ASCENDING)]),
         IndexModel([("related_persons.patient", ASCENDING)]),
+        IndexModel([("related_persons.consent", ASCENDING)]),
     ])
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from pymongo import ASCENDING, IndexModel
 
-from fhir_server.db import Database
+from fhir_server.db import Database, claim
 
 LINKS = "portal_links"
 FLOWS = "portal_flows"
@@ -54,7 +54,9 @@ class LinkUnusable(Exception):
 
 
 async def ensure_indexes(db: Database) -> None:
-    await db[LINKS].create_indexes([IndexModel([("kind", ASCENDING), ("subject", ASCENDING)])])
+    # One index covering every predicate of the open-link queries (the embedded database uses
+    # an index only then).
+    await db[LINKS].create_indexes([IndexModel([("kind", ASCENDING), ("subject", ASCENDING), ("state", ASCENDING)])])
     # Old links and flows are swept by MongoDB a day after they expire.
     await db[LINKS].create_indexes([IndexModel([("expires", ASCENDING)], expireAfterSeconds=86400)])
     await db[FLOWS].create_indexes([IndexModel([("expires", ASCENDING)], expireAfterSeconds=3600)])
@@ -92,9 +94,8 @@ async def check(db: Database, link_id: str, kind: str, now: datetime) -> Link:
 
 async def redeem(db: Database, link_id: str, kind: str, now: datetime) -> Link:
     """Use the link up, atomically; LinkUnusable when it was not open any more."""
-    doc = await db[LINKS].find_one_and_update(
-        {"_id": link_id, "kind": kind, "state": "open", "expires": {"$gt": now}},
-        {"$set": {"state": "used", "closed": now}})
+    doc = await claim(db[LINKS], {"_id": link_id, "kind": kind, "state": "open", "expires": {"$gt": now}},
+                      {"$set": {"state": "used", "closed": now}})
     if not doc:
         await check(db, link_id, kind, now)  # raises with the reason
         raise LinkUnusable("used")

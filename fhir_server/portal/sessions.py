@@ -76,10 +76,9 @@ async def end(request: Request, response: Response) -> None:
 
 async def end_all_others(db: Database, account_id: str, keep_raw: str | None) -> int:
     """Every session of the account except the current one (after a password reset)."""
-    query: dict[str, object] = {"account_id": account_id}
-    if keep_raw:
-        query["_id"] = {"$ne": digest(keep_raw)}
-    result = await db[SESSIONS].delete_many(query)
+    keep = digest(keep_raw) if keep_raw else None
+    ids = [d["_id"] async for d in db[SESSIONS].find({"account_id": account_id}, projection={"_id": 1})]
+    result = await db[SESSIONS].delete_many({"_id": {"$in": [i for i in ids if i != keep]}})
     return result.deleted_count
 
 

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from fhir_server import audit
 from fhir_server.access import Caller
-from fhir_server.db import Database
+from fhir_server.db import Database, claim
 from fhir_server.portal import passwords
 from fhir_server.services import Services
 from fhir_server.shl import jwe
@@ -142,9 +142,8 @@ async def list_sent(db: Database, patient_id: str) -> list[SentRecord]:
 
 async def revoke(services: Services, caller: Caller, patient_id: str, record_id: str) -> bool:
     """Revoke one of this patient's links (False: no such active link of theirs)."""
-    done = await services.db[LINKS].find_one_and_update(
-        {"_id": record_id, "patient": patient_id, "revoked_at": None},
-        {"$set": {"revoked_at": services.store.clock()}, "$unset": {"jwe": ""}})
+    done = await claim(services.db[LINKS], {"_id": record_id, "patient": patient_id, "revoked_at": None},
+                       {"$set": {"revoked_at": services.store.clock()}, "$unset": {"jwe": ""}})
     if done is None:
         return False
     await audit.record(services.store, caller, "update", patients=[patient_id],
@@ -203,9 +202,8 @@ async def open_manifest(services: Services, manifest_id: str, *, passcode: str, 
             await db[LINKS].update_one({"_id": doc["_id"]}, {"$unset": {"jwe": ""}})
         await _audit_attempt(services, doc, recipient, "minor", f"refused, the link is {reason}")
         raise _refused(reason)
-    charged = await db[LINKS].find_one_and_update(
-        {"_id": doc["_id"], "failures": {"$lt": MAX_ATTEMPTS}, "revoked_at": None},
-        {"$inc": {"failures": 1}}, return_document=ReturnDocument.AFTER)
+    charged = await claim(db[LINKS], {"_id": doc["_id"], "failures": {"$lt": MAX_ATTEMPTS}, "revoked_at": None},
+                          {"$inc": {"failures": 1}})
     if charged is None:
         raise _refused("locked")
     if not await passwords.verify_password(charged.get("passcode_hash"), passcode):

@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from fhir_server.db import take
 from fhir_server.portal import pages
 from fhir_server.services import Services
 from fhir_server.smart import codes, launch, pkce, signin, store
@@ -137,7 +138,7 @@ async def authorize(request: Request) -> Response:
 async def decide(request: Request) -> Response:
     services: Services = request.app.state.services
     form = await request.form()
-    ticket = await services.db[AUTHORIZE_REQUESTS].find_one_and_delete({"_id": str(form.get("ticket", ""))})
+    ticket = await take(services.db[AUTHORIZE_REQUESTS], str(form.get("ticket", "")))
     if ticket is None or ticket["expires_at"] <= store.now():
         return _error_page(request, "This request has expired. Please start again from the app.")
     account = await signin.current_account(request)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_server.db import Database
+from fhir_server.db import Database, claim
 from fhir_server.smart import store
 from fhir_server.smart.errors import InvalidGrant
 from fhir_server.smart.store import CODES, Authorization
@@ -32,7 +32,7 @@ async def redeem(db: Database, code: str | None) -> dict[str, Any]:
     if not code:
         raise InvalidGrant("The authorization code is missing.")
     key = store.digest(code)
-    doc = await db[CODES].find_one_and_update({"_id": key, "used": False}, {"$set": {"used": True}})
+    doc = await claim(db[CODES], {"_id": key, "used": False}, {"$set": {"used": True}})
     if doc is None:
         used = await db[CODES].find_one({"_id": key})
         if used:

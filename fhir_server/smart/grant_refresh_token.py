@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fhir_server.db import Database
+from fhir_server.db import Database, claim
 from fhir_server.services import Services
 from fhir_server.smart import store
 from fhir_server.smart.clients import Client
@@ -29,11 +29,17 @@ ONLINE_TTL = 12 * 3600
 async def issue_refresh_token(db: Database, authorization: Authorization, *, chain: str | None,
                               access: tuple[str, int]) -> tuple[str, str]:
     token = store.new_secret()
+    issued = store.now()
+    since = issued
+    if chain:  # a rotation: the chain keeps the time the user first connected the app
+        first = await db[REFRESH_TOKENS].find_one({"chain": chain}, projection={"since": 1})
+        since = (first or {}).get("since") or issued
     chain = chain or uuid.uuid4().hex
     ttl = OFFLINE_TTL if "offline_access" in authorization.scope.split() else ONLINE_TTL
     await db[REFRESH_TOKENS].insert_one({
         "_id": store.digest(token), "chain": chain, "authorization": authorization.to_doc(),
         "rotated": False, "revoked": False, "access": [list(access)], "expires_at": store.expires_in(ttl),
+        "since": since, "created": issued,
     })
     return token, chain
 
@@ -52,6 +58,14 @@ async def revoke_chain(db: Database, chain: str) -> None:
         for jti, exp in doc.get("access", []):
             await store.revoke_access_token(db, jti, exp)
     await db[REFRESH_TOKENS].update_many({"chain": chain}, {"$set": {"revoked": True}})
+
+
+async def live_tokens(db: Database, sub: str, patient: str) -> list[dict[str, Any]]:
+    """The usable refresh token of each chain this account holds for this patient (the portal's
+    "Connected apps"): one indexed query on ``authorization.sub`` and ``authorization.patient``."""
+    query = {"authorization.sub": sub, "authorization.patient": patient, "rotated": False, "revoked": False,
+             "expires_at": {"$gt": store.now()}}
+    return [doc async for doc in db[REFRESH_TOKENS].find(query, projection={"access": 0}).sort("created", 1)]
 
 
 async def _consent_active(db: Database, consent_id: str) -> bool:
@@ -84,8 +98,8 @@ async def grant(services: Services, client: Client, form: dict[str, str]) -> dic
     if authorization.consent and not await _consent_active(db, authorization.consent):
         await revoke_chain(db, doc["chain"])
         raise InvalidGrant("The access this authorization rests on has been revoked by the patient.")
-    claimed = await db[REFRESH_TOKENS].find_one_and_update(
-        {"_id": doc["_id"], "rotated": False, "revoked": False}, {"$set": {"rotated": True}})
+    claimed = await claim(db[REFRESH_TOKENS], {"_id": doc["_id"], "rotated": False, "revoked": False},
+                          {"$set": {"rotated": True}})
     if claimed is None:  # a concurrent use of the same token: treat as reuse
         await revoke_chain(db, doc["chain"])
         raise InvalidGrant("The refresh token was already used; its whole chain is now revoked.")

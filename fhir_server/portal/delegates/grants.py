@@ -78,9 +78,11 @@ async def list_grants(services: Services, caller: Caller, patient_id: str, *, au
                                                     [("patient", patient_id), ("_count", "500")])}
     pending = [c for c in consents if c.get("status") == "proposed"]
     open_links = services.db[links.LINKS].find(
-        {"kind": links.INVITE, "state": "open", "expires": {"$gt": services.store.clock()},
-         "subject": {"$in": [link_subject(shapes.actor_of(c) or "") for c in pending]}}, projection={"subject": 1})
-    live = {doc["subject"] async for doc in open_links}
+        {"kind": links.INVITE, "state": "open",
+         "subject": {"$in": [link_subject(shapes.actor_of(c) or "") for c in pending]}},
+        projection={"subject": 1, "expires": 1})
+    now = services.store.clock()
+    live = {doc["subject"] async for doc in open_links if doc["expires"] > now}
     grants = []
     for c in sorted(consents, key=lambda c: str(c.get("dateTime", ""))):
         person = people.get(shapes.actor_of(c) or "")

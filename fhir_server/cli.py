@@ -66,6 +66,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not _port_free(args.host, args.port):
         raise StartupError(f"Port {args.port} on {args.host} is already in use; choose another with --port.")
     server = None
+    if settings.mongodb_uri and not embedded_db.ping(settings.mongodb_uri, timeout_ms=5000):
+        raise StartupError("MongoDB at MONGODB_URI does not answer; check the address, credentials and network.")
     if not settings.mongodb_uri:
         if embedded_db.running_uri(settings.data_dir):
             raise StartupError(f"Another 'carespace serve' is already using the data directory {settings.data_dir}.")

@@ -124,10 +124,11 @@ def test_second_serve_on_the_same_data_dir_and_busy_port_say_so(serve: Serve) ->
     assert f"Port {serve.port}" in busy.stderr
 
 
-def test_unreachable_mongodb_uri_is_one_sentence(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", [["import", "."], ["serve", "--port", "0"]])
+def test_unreachable_mongodb_uri_is_one_sentence(tmp_path: Path, command: list[str]) -> None:
     env = {**_env(), "MONGODB_URI": f"mongodb://127.0.0.1:{free_port()}/?serverSelectionTimeoutMS=500"}
-    result = subprocess.run([*CARESPACE, "import", str(tmp_path)], env=env, capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run([*CARESPACE, *command, "--data-dir", str(tmp_path)], env=env, capture_output=True,
+                            text=True, timeout=60, cwd=tmp_path)
     assert result.returncode == 1
     assert "does not answer" in result.stderr
     assert "Traceback" not in result.stderr

@@ -58,3 +58,25 @@ def test_validate_answers_an_outcome_and_stores_nothing(admin: httpx.Client, db)
     assert bad.json()["issue"][0]["severity"] == "error"
     assert "Patient.gender" in bad.json()["issue"][0]["expression"]
     assert db["Patient"].count_documents({}) == before
+
+
+def test_type_level_everything_covers_every_patient_once(admin: httpx.Client, server: RunningServer) -> None:
+    resources: list[dict] = []
+    response = admin.get("/Patient/$everything", params={"_count": "250", "_type": "Patient,Condition"})
+    while True:
+        assert response.status_code == 200, response.text
+        bundle = response.json()
+        resources += [e["resource"] for e in bundle.get("entry", [])]
+        nexts = [link["url"] for link in bundle["link"] if link["relation"] == "next"]
+        if not nexts:
+            break
+        response = admin.get(nexts[0])
+    keys = [f"{r['resourceType']}/{r['id']}" for r in resources]
+    assert len(keys) == len(set(keys))
+    patients = {r["id"] for r in resources if r["resourceType"] == "Patient"}
+    assert {"jane-doe", "robert-chen", "maria-alvarez"} <= patients
+    all_patients = admin.get("/Patient", params={"_summary": "count"}).json()["total"]
+    assert len(patients) == all_patients
+    assert {r["resourceType"] for r in resources} == {"Patient", "Condition"}
+    with server.client("patient/*.rs", patient="jane-doe", fhirUser="Patient/jane-doe") as jane:
+        assert jane.get("/Patient/$everything").status_code == 403

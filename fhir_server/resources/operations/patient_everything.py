@@ -98,6 +98,50 @@ async def everything_page(db: AsyncDatabase, patient_id: str, *, base_url: str,
     return Page(out, None if done else _encode(phase, type_index, inner))
 
 
+async def all_patients_page(db: AsyncDatabase, *, base_url: str, scope_for: Callable[[str], SearchScope | None],
+                            since: str | None = None, types: list[str] | None = None, count: int = 100,
+                            cursor: str | None = None) -> Page:
+    """One page of the type-level ``Patient/$everything``: patient after patient (in id order,
+    found with the search engine's keyset paging), each one's $everything in turn."""
+    count = max(1, min(count, MAX_COUNT))
+    patients_cursor, current, inner = _decode_all(cursor) if cursor else (None, None, None)
+    patient_scope = scope_for("Patient")
+    out: list[dict[str, Any]] = []
+    while len(out) < count and patient_scope is not None:
+        if current is None:
+            params = [("_count", "1"), ("_sort", "_id"), ("_total", "none"), ("_elements", "id")]
+            if patients_cursor:
+                params.append(("_cursor", patients_cursor))
+            bundle = await search_engine.search(db, "Patient", params, base_url=base_url, scope=patient_scope)
+            found = [e["resource"]["id"] for e in bundle.get("entry", []) if e.get("search", {}).get("mode") == "match"]
+            if not found:
+                return Page(out, None)
+            current, inner, patients_cursor = found[0], None, _inner_cursor(bundle)
+        page = await everything_page(db, current, base_url=base_url, scope_for=scope_for, since=since, types=types,
+                                     count=count - len(out), cursor=inner)
+        out.extend(page.resources)
+        inner = page.next_cursor
+        if inner is None:
+            current = None
+            if patients_cursor is None:
+                return Page(out, None)
+    return Page(out, _encode_all(patients_cursor, current, inner))
+
+
+def _encode_all(patients_cursor: str | None, current: str | None, inner: str | None) -> str:
+    return base64.urlsafe_b64encode(json.dumps(["all", patients_cursor, current, inner]).encode()).decode()
+
+
+def _decode_all(cursor: str) -> tuple[str | None, str | None, str | None]:
+    try:
+        tag, patients_cursor, current, inner = json.loads(base64.urlsafe_b64decode(cursor))
+    except (ValueError, TypeError):
+        raise bad_request("_cursor is not one this server issued.", ["_cursor"]) from None
+    if tag != "all":
+        raise bad_request("_cursor is not one this server issued.", ["_cursor"])
+    return patients_cursor, current, inner
+
+
 async def _referenced_ids(db: AsyncDatabase, patient_id: str, target: str, base_url: str,
                           scope_for: Callable[[str], SearchScope | None]) -> set[str]:
     """Ids of ``target`` resources that the patient's compartment refers to (one indexed

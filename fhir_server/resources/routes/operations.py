@@ -10,9 +10,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from fhir_server.access import Caller, check_resource, search_scope
-from fhir_server.resources.errors import FhirError, bad_request
+from fhir_server.resources.errors import FhirError, bad_request, forbidden
 from fhir_server.resources.http import FhirResponse, read_json
-from fhir_server.resources.operations.patient_everything import MAX_COUNT, everything_page
+from fhir_server.resources.operations.patient_everything import MAX_COUNT, Page, all_patients_page, everything_page
 from fhir_server.resources.operations.validate import validate_resource
 from fhir_server.resources.routes.common import audit_access, known_type
 from fhir_server.resources.search import SearchScope, patient_compartments
@@ -31,6 +31,44 @@ def scope_reader(caller: Caller) -> Any:
     return scope_for
 
 
+@router.get("/Patient/$everything")
+@router.post("/Patient/$everything")
+async def all_patients_everything(request: Request, caller: CallerDep, services: ServicesDep) -> Response:
+    """Type-level $everything: every patient's record, for back-end clients and administration."""
+    if caller.patients is not None:
+        raise forbidden("Patient/$everything spans every patient; use Patient/{id}/$everything with this token.")
+    count, types = _everything_params(request)
+    page = await all_patients_page(services.db.db, base_url=services.settings.fhir_base,
+                                   scope_for=scope_reader(caller), since=request.query_params.get("_since"),
+                                   types=types, count=count, cursor=request.query_params.get("_cursor"))
+    await audit_access(services, caller, "operation", page.resources)
+    return FhirResponse(_page_bundle(request, f"{services.settings.fhir_base}/Patient/$everything", page,
+                                     services.settings.fhir_base))
+
+
+def _everything_params(request: Request) -> tuple[int, list[str] | None]:
+    raw_count = request.query_params.get("_count", "100")
+    if not raw_count.isdigit() or int(raw_count) < 1:
+        raise bad_request(f"_count must be a positive whole number, not '{raw_count}'.", ["_count"])
+    types = [t for t in request.query_params.get("_type", "").split(",") if t] or None
+    for t in types or []:
+        known_type(t)
+    return min(int(raw_count), MAX_COUNT), types
+
+
+def _page_bundle(request: Request, self_url: str, page: Page, base: str) -> dict[str, Any]:
+    query = request.query_params
+    links = [{"relation": "self", "url": f"{self_url}?{request.url.query}" if request.url.query else self_url}]
+    if page.next_cursor:
+        params = [(k, v) for k, v in query.multi_items() if k != "_cursor"] + [("_cursor", page.next_cursor)]
+        links.append({"relation": "next", "url": f"{self_url}?{urlencode(params)}"})
+    return {
+        "resourceType": "Bundle", "type": "searchset", "link": links,
+        "entry": [{"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": r, "search": {"mode": "match"}}
+                  for r in page.resources],
+    }
+
+
 @router.get("/Patient/{patient_id}/$everything")
 @router.post("/Patient/{patient_id}/$everything")
 async def patient_everything(patient_id: str, request: Request, caller: CallerDep,
@@ -39,28 +77,12 @@ async def patient_everything(patient_id: str, request: Request, caller: CallerDe
     patient = await services.store.read("Patient", patient_id)
     assert patient.resource is not None
     check_resource(caller, "Patient", patient_id, patient_compartments(patient.resource, base), "r")
-    query = request.query_params
-    raw_count = query.get("_count", "100")
-    if not raw_count.isdigit() or int(raw_count) < 1:
-        raise bad_request(f"_count must be a positive whole number, not '{raw_count}'.", ["_count"])
-    types = [t for t in query.get("_type", "").split(",") if t] or None
-    for t in types or []:
-        known_type(t)
+    count, types = _everything_params(request)
     page = await everything_page(services.db.db, patient_id, base_url=base, scope_for=scope_reader(caller),
-                                 since=query.get("_since"), types=types, count=min(int(raw_count), MAX_COUNT),
-                                 cursor=query.get("_cursor"))
+                                 since=request.query_params.get("_since"), types=types, count=count,
+                                 cursor=request.query_params.get("_cursor"))
     await audit_access(services, caller, "operation", page.resources)
-    self_url = f"{base}/Patient/{patient_id}/$everything"
-    links = [{"relation": "self", "url": f"{self_url}?{request.url.query}" if request.url.query else self_url}]
-    if page.next_cursor:
-        params = [(k, v) for k, v in query.multi_items() if k != "_cursor"] + [("_cursor", page.next_cursor)]
-        links.append({"relation": "next", "url": f"{self_url}?{urlencode(params)}"})
-    bundle: dict[str, Any] = {
-        "resourceType": "Bundle", "type": "searchset", "link": links,
-        "entry": [{"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": r, "search": {"mode": "match"}}
-                  for r in page.resources],
-    }
-    return FhirResponse(bundle)
+    return FhirResponse(_page_bundle(request, f"{base}/Patient/{patient_id}/$everything", page, base))
 
 
 @router.post("/{resource_type}/$validate")

@@ -118,3 +118,37 @@ def test_a_delegate_sees_the_patients_labs_with_the_banner(page: Page, admin: ht
     expect(page.locator("details.lab")).to_have_count(len(lab_codes(admin, "jane-doe")))
     expect(page.locator("section.documents li.doc")).to_have_count(6)
     shot(page, "health-delegate")
+
+
+def test_a_document_kept_in_a_binary_opens_only_for_its_patient(server: Any, admin: httpx.Client) -> None:
+    import base64
+
+    def document(binary: dict, title: str) -> str:
+        made = admin.post("/Binary", json=binary).json()
+        doc = admin.post("/DocumentReference", json={
+            "resourceType": "DocumentReference", "status": "current", "subject": {"reference": "Patient/jane-doe"},
+            "date": "2026-11-20T10:00:00Z", "description": title,
+            "content": [{"attachment": {"contentType": "text/plain", "title": title,
+                                        "url": f"{server.fhir}/Binary/{made['id']}"}}]}).json()
+        return str(doc["id"])
+
+    text = base64.b64encode(b"Port placement went well.").decode()
+    own = document({"resourceType": "Binary", "contentType": "text/plain", "data": text,
+                    "securityContext": {"reference": "Patient/jane-doe"}}, "Port placement note")
+    plain = document({"resourceType": "Binary", "contentType": "text/plain", "data": text}, "Unlabelled note")
+    foreign = document({"resourceType": "Binary", "contentType": "text/plain", "data": text,
+                        "securityContext": {"reference": "Patient/robert-chen"}}, "Mislabelled note")
+    with httpx.Client(base_url=server.url) as client:
+        page = client.get("/login").text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        assert token
+        client.post("/login", data={"email": "jane.doe@example.org", "password": "Jane-Demo-2026!",
+                                    "birth_date": "1968-04-12", "csrf_token": token.group(1)})
+        for doc_id in (own, plain):
+            opened = client.get(f"/health/documents/{doc_id}")
+            assert opened.status_code == 200, opened.text
+            assert opened.headers["content-type"].startswith("text/plain")
+            assert opened.content == b"Port placement went well."
+        refused = client.get(f"/health/documents/{foreign}")
+        assert refused.status_code == 404
+        assert "no longer available" in refused.text and "Port placement went well." not in refused.text

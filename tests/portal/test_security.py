@@ -104,3 +104,22 @@ def test_without_smtp_the_demo_outbox_shows_the_invite(page: Page, server: Any, 
         expect(page.get_by_role("heading", name="Complete your registration")).to_be_visible()
     finally:
         server.settings.smtp_url = configured
+
+
+@pytest.mark.parametrize("age", [{"last_seen": 31}, {"created": 12 * 60 + 1}])
+def test_idle_and_absolute_session_timeouts_sign_the_person_out(server: Any, db: Any, age: dict[str, int]) -> None:
+    """30 minutes without a request, or 12 hours since sign-in, and the session is over."""
+    from datetime import UTC, datetime, timedelta
+
+    from fhir_server.portal.links import digest
+
+    with httpx.Client(base_url=server.url) as client:
+        client.post("/login", data={**JANE, "csrf_token": csrf_of(client, "/login")})
+        assert client.get("/health").status_code == 200
+        key = digest(client.cookies["carespace_session"])
+        past = {field: datetime.now(UTC) - timedelta(minutes=minutes) for field, minutes in age.items()}
+        db["sessions"].update_one({"_id": key}, {"$set": past})
+        response = client.get("/health")
+        assert response.status_code == 303
+        assert response.headers["location"].startswith("/login?next=")
+        assert db["sessions"].find_one({"_id": key}) is None

@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 from fhir_server.portal import accounts, demo_accounts, links, operation_invite, routes_auth, routes_tabs, sessions
 from fhir_server.portal import messages as messages_area
+from fhir_server.portal.apps import routes as apps_routes
 from fhir_server.portal.delegates import routes as delegates_routes
 from fhir_server.portal.health import router as health_router
 from fhir_server.portal.pages import STATIC, render_error_page
@@ -46,6 +47,7 @@ def install(app: FastAPI) -> None:
     app.include_router(health_router)
     app.include_router(delegates_routes.router)
     app.include_router(send_record_routes.router)
+    app.include_router(apps_routes.router)
     app.include_router(shl_routes.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.state.render_error_page = render_error_page

@@ -1,6 +1,5 @@
-"""The signed-in pages: the tabs (Health, Messages, Resources) and the menu pages (Manage
-users, Apps). Health, Messages, Manage users and Apps are placeholders until their issues
-land; each says so plainly. Also ``/dev/outbox``, the demo's mail viewer."""
+"""The Resources tab (the practice's links) and ``/dev/outbox``, the demo's mail viewer.
+The other tabs and menu pages live in their own rooms (health, messages, delegates, apps)."""
 
 from __future__ import annotations
 
@@ -15,21 +14,6 @@ from fhir_server.portal.pages import render
 from fhir_server.portal.sessions import SignedIn, services_of
 
 router = APIRouter()
-
-COMING = {
-    "apps": ("Apps", "Here you will see the health apps you have connected to your record, and disconnect them."),
-}
-
-
-def _coming(request: Request, area: str) -> Response:
-    title, what = COMING[area]
-    return render(request, "tabs/coming.html", active=area, title=title, what=what)
-
-
-@router.get("/apps")
-async def apps(request: Request, account: SignedIn) -> Response:
-    return _coming(request, "apps")
-
 
 @router.get("/resources")
 async def resources(request: Request, account: SignedIn) -> Response:

@@ -26,7 +26,8 @@ def _add(args: argparse.Namespace) -> int:
         try:
             client, secret = await register_client(services.db, name=args.name, kind=kind,
                                                    redirect_uris=args.redirect_uri, scope=args.scope,
-                                                   jwks=jwks, jwks_url=args.jwks_url)
+                                                   jwks=jwks, jwks_url=args.jwks_url,
+                                                   launch_url=args.launch_url, description=args.description)
         except ClientError as exc:
             raise StartupError(str(exc)) from None
         out = client.public_view()
@@ -78,6 +79,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     keys.add_argument("--jwks", metavar="FILE", help="the client's public JWK Set (JSON file)")
     keys.add_argument("--jwks-url", metavar="URL", help="where the client publishes its JWK Set")
     add.add_argument("--scope", help="the scopes the client may have (back-end default: system/*.rs)")
+    add.add_argument("--launch-url", metavar="URL",
+                     help="the app's SMART launch URL: patients can open it from the portal's Apps page")
+    add.add_argument("--description", metavar="TEXT", help="one line about the app, shown on the Apps page")
     add.set_defaults(func=_add)
 
     lst = actions.add_parser("list", parents=[common], help="list registered clients")

@@ -5,6 +5,9 @@
   (``client-confidential-symmetric``), or a JWK Set (``client-confidential-asymmetric``).
 - backend: a JWK Set or ``jwks_url`` and the ``system/`` scopes it may have (SMART Backend
   Services); it never uses /auth/authorize.
+
+A public or confidential app may also have a ``launch_url`` (SMART "EHR launch": the portal's
+Apps page opens it with ``iss`` and ``launch``) and a one-line ``description`` for that page.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ class Client:
     secret_hash: str | None = None
     jwks: dict[str, Any] | None = None
     jwks_url: str | None = None
+    launch_url: str | None = None  # SMART EHR launch: opened from the portal's Apps page
+    description: str | None = None
 
     @property
     def is_public(self) -> bool:
@@ -71,12 +76,14 @@ def verify_secret(client: Client, secret: str) -> bool:
 def _from_doc(doc: dict[str, Any]) -> Client:
     return Client(client_id=doc["_id"], name=doc["name"], kind=doc["kind"],
                   redirect_uris=list(doc.get("redirect_uris", [])), scope=doc.get("scope"),
-                  secret_hash=doc.get("secret_hash"), jwks=doc.get("jwks"), jwks_url=doc.get("jwks_url"))
+                  secret_hash=doc.get("secret_hash"), jwks=doc.get("jwks"), jwks_url=doc.get("jwks_url"),
+                  launch_url=doc.get("launch_url"), description=doc.get("description"))
 
 
 async def register_client(db: Database, *, name: str, kind: str, redirect_uris: list[str] | None = None,
                           scope: str | None = None, jwks: dict[str, Any] | None = None,
-                          jwks_url: str | None = None) -> tuple[Client, str | None]:
+                          jwks_url: str | None = None, launch_url: str | None = None,
+                          description: str | None = None) -> tuple[Client, str | None]:
     """Store a client; returns it and, for a symmetric confidential client, its secret (shown once)."""
     redirect_uris = list(redirect_uris or [])
     if kind not in KINDS:
@@ -86,6 +93,11 @@ async def register_client(db: Database, *, name: str, kind: str, redirect_uris: 
     for uri in redirect_uris:
         if not uri.startswith(("https://", "http://")) or "#" in uri:
             raise ClientError(f"'{uri}' is not an absolute http(s) redirect URI without a fragment.")
+    if launch_url is not None:
+        if kind == "backend":
+            raise ClientError("A back-end client cannot be launched from the portal; --launch-url is for apps.")
+        if not launch_url.startswith(("https://", "http://")) or "#" in launch_url:
+            raise ClientError(f"'{launch_url}' is not an absolute http(s) launch URL without a fragment.")
     if kind == "backend" and not (jwks or jwks_url):
         raise ClientError("A back-end client needs a JWK Set (--jwks FILE) or a --jwks-url.")
     if jwks is not None and not isinstance(jwks.get("keys"), list):
@@ -105,7 +117,8 @@ async def register_client(db: Database, *, name: str, kind: str, redirect_uris: 
         secret = secrets.token_urlsafe(32)
         secret_hash = hash_secret(secret)
     client = Client(client_id=secrets.token_urlsafe(16), name=name, kind=kind, redirect_uris=redirect_uris,
-                    scope=scope, secret_hash=secret_hash, jwks=jwks, jwks_url=jwks_url)
+                    scope=scope, secret_hash=secret_hash, jwks=jwks, jwks_url=jwks_url, launch_url=launch_url,
+                    description=(description or "").strip() or None)
     doc = {k: v for k, v in asdict(client).items() if v is not None}
     doc["_id"] = doc.pop("client_id")
     doc["created"] = datetime.now(UTC)
@@ -122,6 +135,12 @@ async def get_client(db: Database, client_id: str | None) -> Client | None:
 
 async def list_clients(db: Database) -> list[Client]:
     return [_from_doc(d) async for d in db[CLIENTS].find({}).sort("created", 1)]
+
+
+async def launchable_clients(db: Database) -> list[Client]:
+    """The apps a portal user can open (EHR launch): those registered with a launch URL."""
+    cursor = db[CLIENTS].find({"launch_url": {"$exists": True}}).sort("name", 1)
+    return [_from_doc(d) async for d in cursor]
 
 
 async def remove_client(db: Database, client_id: str) -> bool:

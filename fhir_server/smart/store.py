@@ -71,4 +71,9 @@ async def revoke_access_token(db: Database, jti: str, exp: int) -> None:
 async def ensure_indexes(db: Database) -> None:
     for name in EXPIRING:
         await db[name].create_indexes([IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0)])
-    await db[REFRESH_TOKENS].create_indexes([IndexModel([("chain", ASCENDING)])])
+    await db[REFRESH_TOKENS].create_indexes([
+        IndexModel([("chain", ASCENDING)]),
+        # The portal's Apps page (live_tokens); the embedded database uses an index only when it covers every predicate.
+        IndexModel([("authorization.sub", ASCENDING), ("authorization.patient", ASCENDING), ("rotated", ASCENDING),
+                    ("revoked", ASCENDING), ("expires_at", ASCENDING)]),
+    ])

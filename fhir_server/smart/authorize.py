@@ -116,6 +116,10 @@ async def authorize(request: Request) -> Response:
             context = await launch.resolve(services, params["launch"])
             if context is None:
                 raise InvalidRequest("The launch context is unknown or has expired.")
+            creator = str(context.get("created_by", ""))
+            if creator.startswith("account:") and creator != f"account:{account.id}":
+                # A launch from the portal belongs to the person who pressed "Open".
+                raise AccessDenied("This launch was started by someone else.")
             patients = [p for p in patients if p[0] == context["patient"]]
             if not patients:
                 raise AccessDenied("The signed-in person may not open the launch's patient record.")

@@ -154,3 +154,21 @@ def test_ehr_launch_binds_the_patient(server, app_client):
     refused = _redirect_query(_authorize(server, params, account="jane"))
     assert refused["error"] == "access_denied"
     assert verifier
+
+
+def test_a_portal_launch_belongs_to_the_account_that_started_it(server, app_client):
+    from fhir_server.smart import launch
+    from tests.smart.helpers import run
+
+    async def start(db):
+        services = SimpleNamespace(db=db)
+        return await launch.create_launch(services, "jane-doe", "account:acct-jane")
+
+    launch_id = run(server, start)
+    params, _ = _params(server, app_client, launch=launch_id, scope="launch openid fhirUser patient/Observation.rs")
+    # Sophie may open Jane's record, but not through the launch Jane started.
+    refused = _redirect_query(_authorize(server, params, account="sophie"))
+    assert refused["error"] == "access_denied"
+    assert "someone else" in refused["error_description"]
+    page = _authorize(server, params, account="jane")
+    assert page.status_code == 200 and 'value="jane-doe"' in page.text

@@ -4,6 +4,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+JS_STAMP := tests/js/node_modules/.installed
 
 .PHONY: run test lint bench chromium clean
 
@@ -20,10 +21,17 @@ run: $(STAMP)
 chromium:
 	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-liberation >/dev/null)
 
+# The JavaScript fhirclient (npm, pinned by the lock file) that tests/smart/test_js_fhirclient.py runs in Chromium.
+$(JS_STAMP): tests/js/package.json tests/js/package-lock.json tests/js/.npmrc
+	@command -v npm >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null) \
+		|| { echo "npm is missing and could not be installed: install Node.js and npm for the JavaScript SMART test" >&2; exit 1; }
+	npm ci --prefix tests/js --no-audit --no-fund --ignore-scripts
+	touch $@
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-test: $(STAMP) chromium lint
+test: $(STAMP) chromium lint $(JS_STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

@@ -17,8 +17,10 @@ SMART_EXTENSION = "http://fhir-registry.smarthealthit.org/StructureDefinition/oa
 # Operations served, each with its OperationDefinition (the table the routes register).
 TYPE_OPERATIONS: dict[str, list[tuple[str, str]]] = {
     "Patient": [("everything", "http://hl7.org/fhir/OperationDefinition/Patient-everything"),
-                ("invite", "https://carespace.example.org/OperationDefinition/Patient-invite")],
+                ("invite", "https://carespace.example.org/OperationDefinition/Patient-invite"),
+                ("export", "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export")],
 }
+SYSTEM_OPERATIONS = [("export", "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export")]
 ALL_TYPE_OPERATIONS = [("validate", "http://hl7.org/fhir/OperationDefinition/Resource-validate")]
 
 
@@ -81,6 +83,7 @@ def capability_statement(base_url: str) -> dict[str, Any]:
             "resource": [_resource(t) for t in sorted(resource_types())],
             "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "search-system"},
                             {"code": "history-system"}],
+            "operation": [{"name": name, "definition": url} for name, url in SYSTEM_OPERATIONS],
             "searchParam": [{"name": n, "type": t} for n, t in (
                 ("_id", "token"), ("_lastUpdated", "date"), ("_tag", "token"), ("_profile", "uri"),
                 ("_security", "token"), ("_source", "uri"))],

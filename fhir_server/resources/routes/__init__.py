@@ -7,7 +7,7 @@ from fastapi.responses import Response
 
 from fhir_server.resources.capabilities import capability_statement
 from fhir_server.resources.http import FhirResponse
-from fhir_server.resources.routes import bundles, history, instance, operations, searching
+from fhir_server.resources.routes import bundles, export, history, instance, operations, searching
 from fhir_server.services import Services
 
 
@@ -25,6 +25,7 @@ def fhir_router(*extra: APIRouter) -> APIRouter:
         router.add_api_route(root, bundles.post_bundle, methods=["POST"], include_in_schema=False)
     for sub in extra:
         router.include_router(sub)
+    router.include_router(export.router)
     router.include_router(operations.router)
     router.include_router(history.router)
     router.include_router(searching.router)

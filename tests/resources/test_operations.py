@@ -8,8 +8,12 @@ from tests.conftest import RunningServer
 
 
 def everything(client: httpx.Client, patient_id: str, **params: str) -> list[dict]:
+    return follow(client, client.get(f"/Patient/{patient_id}/$everything", params=params))
+
+
+def follow(client: httpx.Client, response: httpx.Response) -> list[dict]:
+    """Every resource of a paged Bundle, following its next links as given."""
     resources: list[dict] = []
-    response = client.get(f"/Patient/{patient_id}/$everything", params=params)
     while True:
         assert response.status_code == 200, response.text
         bundle = response.json()
@@ -61,16 +65,7 @@ def test_validate_answers_an_outcome_and_stores_nothing(admin: httpx.Client, db)
 
 
 def test_type_level_everything_covers_every_patient_once(admin: httpx.Client, server: RunningServer) -> None:
-    resources: list[dict] = []
-    response = admin.get("/Patient/$everything", params={"_count": "250", "_type": "Patient,Condition"})
-    while True:
-        assert response.status_code == 200, response.text
-        bundle = response.json()
-        resources += [e["resource"] for e in bundle.get("entry", [])]
-        nexts = [link["url"] for link in bundle["link"] if link["relation"] == "next"]
-        if not nexts:
-            break
-        response = admin.get(nexts[0])
+    resources = follow(admin, admin.get("/Patient/$everything", params={"_count": "250", "_type": "Patient,Condition"}))
     keys = [f"{r['resourceType']}/{r['id']}" for r in resources]
     assert len(keys) == len(set(keys))
     patients = {r["id"] for r in resources if r["resourceType"] == "Patient"}

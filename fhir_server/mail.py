@@ -136,7 +136,10 @@ class Mailer:
         return False
 
 
-async def drain(wait_at_most: float | None = None) -> None:
-    """Wait for the mail still being delivered (a command does this before it exits)."""
-    if _pending:
-        await asyncio.wait(set(_pending), timeout=wait_at_most)
+async def drain(wait_at_most: float | None = None) -> bool:
+    """Wait for the mail still being delivered (a command does this before it exits); True
+    when every message was delivered in time."""
+    if not _pending:
+        return True
+    done, not_done = await asyncio.wait(set(_pending), timeout=wait_at_most)
+    return not not_done and all(task.result() for task in done)

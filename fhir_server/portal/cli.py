@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from fhir_server.config import Settings
@@ -21,12 +22,16 @@ def cmd_invite(args: argparse.Namespace) -> int:
             print(f"Patient/{args.patient} is already registered for the portal; no invite was sent.")
             return 1
         except FhirError as exc:
-            print(f"carespace: {exc.diagnostics}")
+            print(f"carespace: {exc.diagnostics}", file=sys.stderr)
             return 1
         except ValueError as exc:
-            print(f"carespace: {exc}")
+            print(f"carespace: {exc}", file=sys.stderr)
             return 1
-        await mail.drain(wait_at_most=120)
+        if not await mail.drain(wait_at_most=120):
+            print(f"carespace: the invite for Patient/{sent.patient_id} is stored, but the mail to {sent.email} "
+                  "could not be delivered; check CARESPACE_SMTP_URL and run the command again to resend.",
+                  file=sys.stderr)
+            return 1
         what = "A new invite (the earlier link no longer works)" if sent.resent else "An invite"
         where = ("put in the outbox (no CARESPACE_SMTP_URL set; `carespace serve --demo` shows it at /dev/outbox)"
                  if sent.outbox else "sent")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +21,19 @@ class SigningKey:
     kid: str
     private_pem: bytes
 
-    @property
+    # Parsed once: parsing the PEM costs ~30 ms of CPU, and every request verifies a token.
+    @cached_property
     def private_key(self) -> rsa.RSAPrivateKey:
         key = serialization.load_pem_private_key(self.private_pem, password=None)
         assert isinstance(key, rsa.RSAPrivateKey)
         return key
 
+    @cached_property
+    def public_key(self) -> rsa.RSAPublicKey:
+        return self.private_key.public_key()
+
     def public_jwk(self) -> dict[str, Any]:
-        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.private_key.public_key()))
+        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.public_key))
         return {**jwk, "kid": self.kid, "alg": ALGORITHM, "use": "sig"}
 
 

@@ -27,7 +27,7 @@ router = APIRouter()
 async def revoke_token(services: Services, client: Client, token: str) -> bool:
     """Revoke ``token`` if it is this client's; True when something was revoked."""
     try:
-        claims = jwt.decode(token, services.key.private_key.public_key(), algorithms=[ALGORITHM],
+        claims = jwt.decode(token, services.key.public_key, algorithms=[ALGORITHM],
                             audience=services.settings.fhir_base, options={"verify_exp": False})
     except jwt.PyJWTError:
         claims = None

@@ -32,7 +32,7 @@ def verify_access_token(key: SigningKey, token: str, *, issuer: str, audience: s
     """Signature (our key, RS256 only: never ``none``), expiry, issuer and audience."""
     try:
         claims: dict[str, Any] = jwt.decode(
-            token, key.private_key.public_key(), algorithms=[ALGORITHM], audience=audience,
+            token, key.public_key, algorithms=[ALGORITHM], audience=audience,
             issuer=issuer, options={"require": ["exp", "iat", "sub", "scope", "jti"]})
     except jwt.ExpiredSignatureError:
         raise InvalidToken("The access token has expired.") from None

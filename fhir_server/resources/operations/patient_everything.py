@@ -65,6 +65,7 @@ async def everything_page(db: AsyncDatabase, patient_id: str, *, base_url: str,
     phase, type_index, inner = _decode(cursor) if cursor else (0, 0, None)
     out: list[dict[str, Any]] = []
     existing = set(await db.list_collection_names())
+    referenced: dict[str, set[str]] | None = None  # read once per page, when the page gets there
     while phase < 2 and len(out) < count:
         phase_types = compartment_types() if phase == 0 else list(REFERENCED_TYPES)
         if type_index >= len(phase_types):
@@ -77,11 +78,12 @@ async def everything_page(db: AsyncDatabase, patient_id: str, *, base_url: str,
             continue
         params: list[tuple[str, str]] = [("_count", str(count - len(out))), ("_total", "none")]
         if phase == 1:
-            referenced = await _referenced_ids(db, patient_id, resource_type, base_url, scope_for)
-            if not referenced:
+            if referenced is None:
+                referenced = await _referenced_ids(db, patient_id, existing, scope_for)
+            if not referenced.get(resource_type):
                 type_index, inner = type_index + 1, None
                 continue
-            params.append(("_id", ",".join(sorted(referenced))))
+            params.append(("_id", ",".join(sorted(referenced[resource_type]))))
         if since:
             params.append(("_lastUpdated", f"ge{since}"))
         if inner:
@@ -142,21 +144,19 @@ def _decode_all(cursor: str) -> tuple[str | None, str | None, str | None]:
     return patients_cursor, current, inner
 
 
-async def _referenced_ids(db: AsyncDatabase, patient_id: str, target: str, base_url: str,
-                          scope_for: Callable[[str], SearchScope | None]) -> set[str]:
-    """Ids of ``target`` resources that the patient's compartment refers to (one indexed
-    query per compartment type, projecting only the reference index)."""
-    found: set[str] = set()
-    prefix = f"{target}/"
-    existing = set(await db.list_collection_names())
+async def _referenced_ids(db: AsyncDatabase, patient_id: str, existing: set[str],
+                          scope_for: Callable[[str], SearchScope | None]) -> dict[str, set[str]]:
+    """Ids of the Practitioners, Organizations, … that the patient's compartment refers to, by
+    type: one pass, one indexed query per compartment type, projecting only the reference index."""
+    found: dict[str, set[str]] = {t: set() for t in REFERENCED_TYPES}
     for resource_type in compartment_types():
         if resource_type not in existing or scope_for(resource_type) is None:
             continue
         async for doc in db[resource_type].find({"comp": patient_id}, projection={"idx.ref": 1}):
             for entry in (doc.get("idx") or {}).get("ref", []):
-                value = entry.split("\x1f", 1)[-1]
-                if value.startswith(prefix):
-                    found.add(value[len(prefix):])
+                target_type, _, target_id = entry.split("\x1f", 1)[-1].partition("/")
+                if target_type in found and target_id:
+                    found[target_type].add(target_id)
     return found
 
 

@@ -1,7 +1,9 @@
 """Every access to patient data becomes an AuditEvent (who, what, which patient, outcome).
 
 AuditEvents are FHIR resources in the AuditEvent collection, so back-end clients read them
-through the API; the entity references put each one in its patients' compartments.
+through the API; the entity references put each one in its patients' compartments. They are
+append-only and written once, without a copy in ``history`` (one write per request, not two):
+read them by id or search; type and system history leave them out.
 """
 
 from __future__ import annotations
@@ -48,4 +50,4 @@ async def record(store: ResourceStore, caller: Caller, interaction: str, *,
     }
     if description:
         event["outcomeDesc"] = description
-    await store.create(event, fresh=True)
+    await store.create(event, fresh=True, history=False)

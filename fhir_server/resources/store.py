@@ -16,7 +16,7 @@ import contextlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -107,8 +107,14 @@ class ResourceStore:
     # -- write (http.html#create, #update, #delete) ----------------------------------------
 
     async def create(self, resource: Resource, *, resource_id: str | None = None,
-                     session: AsyncClientSession | None = None, fresh: bool = False) -> Version:
-        """Create; ``fresh`` skips the look for an earlier (deleted) life of a server id."""
+                     session: AsyncClientSession | None = None, fresh: bool = False,
+                     history: bool = True) -> Version:
+        """Create; ``fresh`` skips the look for an earlier (deleted) life of a server id.
+
+        ``history=False`` is for the server's own append-only records (AuditEvents, one per
+        request): version 1 is its current document, which vread and instance history read
+        back; it saves a write on every request.
+        """
         resource_type = resource["resourceType"]
         if resource_id is None:
             resource_id, fresh = self.new_id(), True
@@ -120,7 +126,8 @@ class ResourceStore:
             await coll.insert_one(self._current_doc(version), session=session)
         except DuplicateKeyError:
             raise conflict(f"{resource_type}/{resource_id} was created by another request at the same time.") from None
-        await self._append_history(version, session)
+        if history:
+            await self._append_history(version, session)
         return version
 
     async def create_many(self, resources: list[Resource], ids: list[str],
@@ -190,7 +197,9 @@ class ResourceStore:
             if since:
                 bound["$gte"] = since
             if before:
-                bound["$lte"] = before[0]
+                # "$lt" the next millisecond, not "$lte": SecantusDB's compound-index scan drops
+                # keys equal to an $lte bound.
+                bound["$lt"] = before[0] + timedelta(milliseconds=1)
             if bound:
                 query["lu"] = bound
             cursor = self.db.history.find(query).sort([("lu", -1), ("_id", 1)])
@@ -203,6 +212,10 @@ class ResourceStore:
             versions.append(_history_version(doc))
             if len(versions) >= count + 1:
                 break
+        if resource_type and resource_id and not versions and before is None:
+            current = await self.find_current(resource_type, resource_id)
+            if current:  # an append-only record stored without a history copy
+                versions.append(current)
         return versions
 
     # -- internals ---------------------------------------------------------------------------

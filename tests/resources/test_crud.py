@@ -148,3 +148,31 @@ def test_conditional_create_update_and_delete(admin: httpx.Client) -> None:
     assert updated.json()["meta"]["versionId"] == "2"
     assert admin.delete(f"/Patient?{criteria}").status_code == 204
     assert admin.get(f"/Patient/{created.json()['id']}").status_code == 410
+
+
+def test_history_pages_follow_next_links_without_gaps(admin: httpx.Client) -> None:
+    patient = create(admin, PATIENT).json()
+    for gender in ("male", "female", "other", "unknown", "male"):
+        patient = admin.put(f"/Patient/{patient['id']}", json={**patient, "gender": gender}).json()
+    seen: list[str] = []
+    response = admin.get("/Patient/_history", params={"_count": "2"})
+    while response.status_code == 200 and len(seen) < 60:
+        bundle = response.json()
+        seen += [f"{e['fullUrl']}|{e['response']['etag']}" for e in bundle["entry"]]
+        nexts = [link["url"] for link in bundle["link"] if link["relation"] == "next"]
+        if not nexts:
+            break
+        response = admin.get(nexts[0])
+    assert len(seen) == len(set(seen)), "a version repeated across pages"
+    ours = [s for s in seen if f"/Patient/{patient['id']}|" in s]
+    assert [s.split("|")[1] for s in ours] == [f'W/"{v}"' for v in range(6, 0, -1)]
+
+
+def test_audit_events_are_readable_by_id_and_instance_history(admin: httpx.Client) -> None:
+    admin.get("/Patient/jane-doe")
+    events = admin.get("/AuditEvent", params={"patient": "jane-doe", "_sort": "-date", "_count": "1"}).json()
+    event = events["entry"][0]["resource"]
+    assert admin.get(f"/AuditEvent/{event['id']}").json()["id"] == event["id"]
+    history = admin.get(f"/AuditEvent/{event['id']}/_history").json()
+    assert [e["resource"]["id"] for e in history["entry"]] == [event["id"]]
+    assert admin.get(f"/AuditEvent/{event['id']}/_history/1").status_code == 200

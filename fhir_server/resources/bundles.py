@@ -3,7 +3,7 @@
 A transaction is all or nothing: every entry is validated, access-checked and its
 references resolved (``urn:uuid:`` fullUrls and conditional references) before anything is
 written, then the writes run in one MongoDB transaction in the specification's order
-(DELETE, POST, PUT/PATCH, GET). A failing entry rolls everything back, and the answer is
+(DELETE, POST, PUT, GET; PATCH entries are refused for now). A failing entry rolls everything back, and the answer is
 an OperationOutcome naming the entry. A batch runs each entry on its own.
 
 Creates with server-assigned ids are written with one ``insert_many`` per type, so a
@@ -55,6 +55,9 @@ def parse_entries(bundle: dict[str, Any]) -> list[Entry]:
         url = str(request.get("url", "")).lstrip("/")
         if method not in ORDER or not url:
             raise _entry_error(index, 400, "invalid", "every entry needs request.method and request.url")
+        if method == "PATCH":
+            raise _entry_error(index, 501, "not-supported", "PATCH entries are not supported in a Bundle yet; "
+                               "use PATCH on the resource's URL")
         resource = raw.get("resource")
         if method in ("POST", "PUT") and not isinstance(resource, dict):
             raise _entry_error(index, 400, "invalid", f"a {method} entry needs a resource")

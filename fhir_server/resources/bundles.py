@@ -3,7 +3,7 @@
 A transaction is all or nothing: every entry is validated, access-checked and its
 references resolved (``urn:uuid:`` fullUrls and conditional references) before anything is
 written, then the writes run in one MongoDB transaction in the specification's order
-(DELETE, POST, PUT, GET; PATCH entries are refused for now). A failing entry rolls everything back, and the answer is
+(DELETE, POST, PUT/PATCH, GET). A failing entry rolls everything back, and the answer is
 an OperationOutcome naming the entry. A batch runs each entry on its own.
 
 Creates with server-assigned ids are written with one ``insert_many`` per type, so a
@@ -23,6 +23,7 @@ from fhir_server.access import Caller, check_resource, check_write, search_scope
 from fhir_server.resources import hooks
 from fhir_server.resources import search as search_engine
 from fhir_server.resources.errors import FhirError, bad_request
+from fhir_server.resources.patch import JSON_PATCH, apply_patch, patch_from_binary
 from fhir_server.resources.search import patient_compartments
 from fhir_server.resources.store import Version, instant
 from fhir_server.resources.validation import check_id, check_type, validate
@@ -55,11 +56,8 @@ def parse_entries(bundle: dict[str, Any]) -> list[Entry]:
         url = str(request.get("url", "")).lstrip("/")
         if method not in ORDER or not url:
             raise _entry_error(index, 400, "invalid", "every entry needs request.method and request.url")
-        if method == "PATCH":
-            raise _entry_error(index, 501, "not-supported", "PATCH entries are not supported in a Bundle yet; "
-                               "use PATCH on the resource's URL")
         resource = raw.get("resource")
-        if method in ("POST", "PUT") and not isinstance(resource, dict):
+        if method in ("POST", "PUT", "PATCH") and not isinstance(resource, dict):
             raise _entry_error(index, 400, "invalid", f"a {method} entry needs a resource")
         entries.append(Entry(index, method, url, resource, raw.get("fullUrl"),
                              request.get("ifNoneExist"), request.get("ifMatch")))
@@ -138,12 +136,18 @@ class BundleProcessor:
             if entry.full_url and entry.target_id and entry.resource_type:
                 mapping[entry.full_url] = f"{entry.resource_type}/{entry.target_id}"
         for entry in entries:
-            if entry.resource is None or entry.method not in ("POST", "PUT") or entry.existing:
+            if entry.method == "PATCH":
+                try:
+                    await self._apply_patch(entry)
+                except FhirError as exc:
+                    raise _entry_error(entry.index, exc.status, exc.code, exc.diagnostics) from None
+        for entry in entries:
+            if entry.resource is None or entry.method not in ("POST", "PUT", "PATCH") or entry.existing:
                 continue
             try:
                 entry.resource = await self._rewrite_references(entry.resource, mapping)
                 validate(entry.resource, entry.resource_type)
-                if entry.fresh or entry.method == "PUT":
+                if entry.fresh or entry.method in ("PUT", "PATCH"):
                     entry.resource = {**entry.resource, "id": entry.target_id}
                 compartments = patient_compartments(entry.resource, self.base)
                 check_write(self.caller, entry.resource_type, compartments, "c" if entry.fresh else "u")
@@ -151,6 +155,18 @@ class BundleProcessor:
                 self.touched_patients.update(compartments)
             except FhirError as exc:
                 raise _entry_error(entry.index, exc.status, exc.code, exc.diagnostics) from None
+
+    async def _apply_patch(self, entry: Entry) -> None:
+        """A PATCH entry becomes the patched resource, written like a PUT of the version read."""
+        if not entry.target_id:
+            raise FhirError(404, "not-found", f"nothing matches {entry.url}")
+        current = await self.services.store.find_current(entry.resource_type, entry.target_id)
+        if current is None or current.resource is None:
+            raise FhirError(404, "not-found", f"{entry.resource_type}/{entry.target_id} is not known")
+        check_resource(self.caller, entry.resource_type, entry.target_id,
+                       patient_compartments(current.resource, self.base), "u")
+        entry.resource = apply_patch(current.resource, patch_from_binary(entry.resource), JSON_PATCH)
+        entry.if_match = entry.if_match or f'W/"{current.vid}"'
 
     async def _resolve_target(self, entry: Entry) -> None:
         path, _, query = entry.url.partition("?")
@@ -242,7 +258,7 @@ class BundleProcessor:
                     self.touched_patients.update(compartments)
                     await store.delete(entry.resource_type, entry.target_id, session)
             return {"response": {"status": "204 No Content"}}
-        if entry.method == "PUT":
+        if entry.method in ("PUT", "PATCH"):
             assert entry.resource is not None and entry.target_id
             if_match = int(entry.if_match.removeprefix("W/").strip('"')) if entry.if_match else None
             version, created = await store.update(entry.resource, entry.target_id, if_match=if_match, session=session)

@@ -103,3 +103,31 @@ def test_conditional_create_and_reference_inside_a_transaction(admin: httpx.Clie
     assert entries[0]["resource"]["id"] == first.json()["id"]
     assert entries[0]["response"]["status"] == "200 OK"
     assert entries[1]["resource"]["subject"]["reference"] == f"Patient/{first.json()['id']}"
+
+
+def _json_patch_binary(operations: list[dict]) -> dict:
+    import base64
+    import json
+
+    return {"resourceType": "Binary", "contentType": "application/json-patch+json",
+            "data": base64.b64encode(json.dumps(operations).encode()).decode()}
+
+
+def test_patch_entries_apply_in_a_transaction_and_roll_back_together(admin: httpx.Client) -> None:
+    patient = admin.post("/Patient", json={"resourceType": "Patient", "gender": "female"}).json()
+    pid = patient["id"]
+    ok = admin.post("", json=transaction(
+        {"resource": _json_patch_binary([{"op": "replace", "path": "/gender", "value": "other"}]),
+         "request": {"method": "PATCH", "url": f"Patient/{pid}"}}))
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["entry"][0]["resource"]["gender"] == "other"
+    assert admin.get(f"/Patient/{pid}").json()["meta"]["versionId"] == "2"
+    failed = admin.post("", json=transaction(
+        {"resource": _json_patch_binary([{"op": "replace", "path": "/gender", "value": "male"}]),
+         "request": {"method": "PATCH", "url": f"Patient/{pid}"}},
+        {"resource": _json_patch_binary([{"op": "remove", "path": "/nothing-there"}]),
+         "request": {"method": "PATCH", "url": f"Patient/{pid}"}}))
+    assert failed.status_code == 422
+    assert "Bundle.entry[1]" in failed.json()["issue"][0]["diagnostics"]
+    after = admin.get(f"/Patient/{pid}").json()
+    assert (after["gender"], after["meta"]["versionId"]) == ("other", "2")

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import jsonpatch
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from fhir_server.access import check_resource, check_write
 from fhir_server.resources import hooks
-from fhir_server.resources.errors import FhirError, bad_request, precondition_failed
+from fhir_server.resources.errors import bad_request, precondition_failed
 from fhir_server.resources.http import (
     MERGE_PATCH,
     PATCH_JSON,
@@ -23,6 +22,7 @@ from fhir_server.resources.http import (
     version_headers,
     write_response,
 )
+from fhir_server.resources.patch import apply_patch
 from fhir_server.resources.routes.common import audit_access, find_matching, known_type
 from fhir_server.resources.search import patient_compartments
 from fhir_server.resources.validation import check_id, validate
@@ -141,10 +141,7 @@ async def patch(resource_type: str, resource_id: str, request: Request, caller: 
     current = await services.store.read(resource_type, resource_id)
     assert current.resource is not None
     check_resource(caller, resource_type, resource_id, patient_compartments(current.resource, base), "u")
-    patched = _apply_patch(current.resource, body, kind)
-    for server_owned in ("id", "resourceType"):
-        if patched.get(server_owned) != current.resource[server_owned]:
-            raise bad_request(f"A patch cannot change {server_owned}.", [server_owned])
+    patched = apply_patch(current.resource, body, kind)
     validate(patched, resource_type)
     check_write(caller, resource_type, patient_compartments(patched, base), "u")
     await hooks.before_write(services, caller, patched, "u")
@@ -153,33 +150,6 @@ async def patch(resource_type: str, resource_id: str, request: Request, caller: 
                                              if_match=if_match if if_match is not None else current.vid)
     await audit_access(services, caller, "patch", [version.resource or {}])
     return write_response(request, version, 200, base)
-
-
-def _apply_patch(resource: dict[str, Any], body: Any, kind: str) -> dict[str, Any]:
-    if kind == PATCH_JSON:
-        if not isinstance(body, list):
-            raise bad_request("A JSON Patch body is a list of operations.")
-        try:
-            patched = jsonpatch.apply_patch(resource, body)
-        except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
-            raise FhirError(422, "processing", f"The JSON Patch cannot be applied: {exc}.") from None
-        return dict(patched)
-    if not isinstance(body, dict):
-        raise bad_request("A merge patch body is a JSON object.")
-    return _merge(resource, body)
-
-
-def _merge(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
-    """RFC 7386: null removes, objects merge, everything else replaces."""
-    result = dict(target)
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        elif isinstance(value, dict) and isinstance(result.get(key), dict):
-            result[key] = _merge(result[key], value)
-        else:
-            result[key] = value
-    return result
 
 
 @router.delete("/{resource_type}/{resource_id}")

@@ -41,13 +41,17 @@ class Viewing:
         return display_name(self.patient) or "Unnamed patient"
 
 
-async def active_grants(db: Database, account: Account) -> list[dict[str, Any]]:
-    """The account's delegate grants whose Consent is active right now (one indexed query)."""
-    if not account.related_persons:
-        return []
-    consent_ids = [g.get("consent") for g in account.related_persons if g.get("consent")]
+async def active_consents(db: Database, consent_ids: list[str]) -> set[str]:
+    """Which of these Consents are active right now (one indexed query)."""
+    if not consent_ids:
+        return set()
     consents = db.resources("Consent").find({"_id": {"$in": consent_ids}}, projection={"res.status": 1})
-    active = {doc["_id"] async for doc in consents if doc["res"].get("status") == "active"}
+    return {doc["_id"] async for doc in consents if doc["res"].get("status") == "active"}
+
+
+async def active_grants(db: Database, account: Account) -> list[dict[str, Any]]:
+    """The account's delegate grants whose Consent is active right now."""
+    active = await active_consents(db, [g["consent"] for g in account.related_persons if g.get("consent")])
     return [g for g in account.related_persons if g.get("consent") in active]
 
 

@@ -126,3 +126,13 @@ def test_a_patient_token_may_only_mark_a_practice_message_read(server) -> None: 
         assert "only be marked as read" in refused.json()["issue"][0]["diagnostics"]
         current = patient.get(f"/Communication/{message['id']}").json()
         assert current["payload"][0]["contentString"] == "Your scan is clear."
+
+
+def test_family_with_active_access_hear_of_a_new_message_too(server: Any, smtp: Mailbox) -> None:
+    before = len(smtp.to("sophie.doe@example.org"))
+    with server.client("system/*.cruds") as practice:
+        practice_message(practice, "jane-doe", subject="Appointment moved", text="Your visit is now at 3 pm.")
+    notice = smtp.wait_for("sophie.doe@example.org", "You have a new message", after=before)
+    body = text_of(notice)
+    assert "Jane Doe's portal" in body and "/messages/" in body
+    assert "3 pm" not in notice.as_string()

@@ -48,7 +48,10 @@ def _grants_for(caller: Caller, resource_type: str, interaction: str) -> list[Sc
 
 
 def check_interaction(caller: Caller, resource_type: str, interaction: str) -> None:
-    """403 when no scope allows this interaction on this type."""
+    """403 when no scope allows this interaction on this type. The audit trail is append-only:
+    nobody updates or deletes an AuditEvent, and patient-side callers do not write them."""
+    if resource_type == "AuditEvent" and (interaction in "ud" or (interaction == "c" and caller.patients is not None)):
+        raise forbidden("AuditEvents are an append-only record written by the server; they cannot be changed.")
     if not _grants_for(caller, resource_type, interaction):
         raise forbidden(
             f"The token's scopes do not allow {INTERACTION_NAMES[interaction]} on {resource_type}.")
@@ -59,16 +62,42 @@ def search_scope(caller: Caller, resource_type: str, interaction: str = "s") -> 
     grants = _grants_for(caller, resource_type, interaction)
     if not grants:
         raise forbidden(f"The token's scopes do not allow search on {resource_type}.")
-    restrictions: dict[str, list[list[tuple[str, str]]]] = {}
-    # A v2 query restriction narrows only if every grant for the type is restricted.
-    if all(g.query for g in grants):
-        restrictions[resource_type] = [list(g.query) for g in grants]
-    return SearchScope(patients=caller.patients, restrictions=restrictions,
-                       allow_non_compartment=True)
+    return SearchScope(patients=caller.patients, restrictions=_restrictions(caller, [resource_type], interaction),
+                       allow_non_compartment=True, types=readable_types(caller, interaction))
 
 
-def readable_types_scope(caller: Caller, types: list[str]) -> dict[str, SearchScope]:
-    return {t: search_scope(caller, t) for t in types if _grants_for(caller, t, "s")}
+def system_search_scope(caller: Caller, resource_types: list[str]) -> SearchScope:
+    """The scope of a search across several types (``_type``): each type's own restrictions."""
+    for resource_type in resource_types:
+        search_scope(caller, resource_type)  # 403 for a type the scopes do not allow
+    return SearchScope(patients=caller.patients, restrictions=_restrictions(caller, resource_types, "s"),
+                       allow_non_compartment=True, types=readable_types(caller, "s"))
+
+
+def readable_types(caller: Caller, interaction: str = "s") -> frozenset[str] | None:
+    """The types the caller's grants let it search (None: every type); ``_include``,
+    ``_revinclude`` and chains stay inside them."""
+    if any(g.resource_type == "*" and interaction in g.interactions for g in caller.grants):
+        return None
+    return frozenset(g.resource_type for g in caller.grants if interaction in g.interactions)
+
+
+Restrictions = dict[str, list[list[tuple[str, str]]]]
+
+
+def _restrictions(caller: Caller, resource_types: list[str], interaction: str) -> Restrictions:
+    restrictions: Restrictions = {}
+    for resource_type in resource_types:
+        grants = _grants_for(caller, resource_type, interaction)
+        # A v2 query restriction narrows only if every grant for the type is restricted.
+        if grants and all(g.query for g in grants):
+            restrictions[resource_type] = [list(g.query) for g in grants]
+    return restrictions
+
+
+def can_read_everything(caller: Caller) -> bool:
+    """System-wide history and the like: only for a grant on every type."""
+    return caller.patients is None and readable_types(caller, "r") is None
 
 
 def check_resource(caller: Caller, resource_type: str, resource_id: str,

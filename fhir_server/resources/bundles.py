@@ -12,6 +12,7 @@ Synthea bundle of thousands of entries costs a handful of round trips.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,7 @@ from fhir_server.resources.store import Version, instant
 from fhir_server.resources.validation import check_id, check_type, validate
 from fhir_server.services import Services
 
+_VERSION_TAG = re.compile(r'^(W/)?"?\d+"?$')
 ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
 
 
@@ -49,9 +51,17 @@ class Entry:
 
 
 def parse_entries(bundle: dict[str, Any]) -> list[Entry]:
+    raw_entries = bundle.get("entry") or []
+    if not isinstance(raw_entries, list):
+        raise bad_request("Bundle.entry must be a list of entries.", ["Bundle.entry"])
     entries = []
-    for index, raw in enumerate(bundle.get("entry") or []):
-        request = raw.get("request") or {}
+    for index, raw in enumerate(raw_entries):
+        request = raw.get("request") if isinstance(raw, dict) else None
+        if not isinstance(request, dict):
+            raise _entry_error(index, 400, "invalid", "every entry is an object with a request object")
+        if_match = request.get("ifMatch")
+        if if_match is not None and not _VERSION_TAG.match(str(if_match)):
+            raise _entry_error(index, 400, "invalid", f'ifMatch must be a version ETag such as W/"3", not {if_match!r}')
         method = str(request.get("method", "")).upper()
         url = str(request.get("url", "")).lstrip("/")
         if method not in ORDER or not url:
@@ -149,12 +159,23 @@ class BundleProcessor:
                 validate(entry.resource, entry.resource_type)
                 if entry.fresh or entry.method in ("PUT", "PATCH"):
                     entry.resource = {**entry.resource, "id": entry.target_id}
+                if entry.method == "PUT":
+                    await self._check_replaced(entry)
                 compartments = patient_compartments(entry.resource, self.base)
                 check_write(self.caller, entry.resource_type, compartments, "c" if entry.fresh else "u")
                 await hooks.before_write(self.services, self.caller, entry.resource, "c" if entry.fresh else "u")
                 self.touched_patients.update(compartments)
             except FhirError as exc:
                 raise _entry_error(entry.index, exc.status, exc.code, exc.diagnostics) from None
+
+    async def _check_replaced(self, entry: Entry) -> None:
+        """A PUT over an existing resource must be allowed to change that resource, as on the
+        instance URL (not only to write the new body)."""
+        current = await self.services.store.find_current(entry.resource_type, entry.target_id or "")
+        if current is not None and current.resource is not None:
+            compartments = patient_compartments(current.resource, self.base)
+            check_resource(self.caller, entry.resource_type, current.id, compartments, "u")
+            self.touched_patients.update(compartments)
 
     async def _apply_patch(self, entry: Entry) -> None:
         """A PATCH entry becomes the patched resource, written like a PUT of the version read."""
@@ -274,10 +295,15 @@ class BundleProcessor:
         if len(parts) == 2:
             version = await self.services.store.read(parts[0], parts[1])
             assert version.resource is not None
-            check_resource(self.caller, parts[0], parts[1], patient_compartments(version.resource, self.base), "r")
+            compartments = patient_compartments(version.resource, self.base)
+            check_resource(self.caller, parts[0], parts[1], compartments, "r")
+            self.touched_patients.update(compartments)
             return {"resource": version.resource, "response": {"status": "200 OK", "etag": version.etag}}
         bundle = await search_engine.search(self.services.db.db, parts[0], parse_qsl(query, keep_blank_values=True),
                                             base_url=self.base, scope=search_scope(self.caller, parts[0]))
+        for found in bundle.get("entry", []):
+            if found.get("resource", {}).get("resourceType") != "OperationOutcome":
+                self.touched_patients.update(patient_compartments(found["resource"], self.base))
         return {"resource": bundle, "response": {"status": "200 OK"}}
 
     # -- batch ----------------------------------------------------------------------------

@@ -104,6 +104,13 @@ class ResourceStore:
             raise gone(resource_type, f"{resource_id}/_history/{vid}")
         return version
 
+    async def last_content(self, resource_type: str, resource_id: str) -> Version | None:
+        """The newest version that is not a deletion (what a deleted resource last was)."""
+        async for doc in self.db.history.find({"t": resource_type, "id": resource_id}).sort([("vid", -1)]).limit(3):
+            if doc.get("res") is not None:
+                return _history_version(doc)
+        return None
+
     # -- write (http.html#create, #update, #delete) ----------------------------------------
 
     async def create(self, resource: Resource, *, resource_id: str | None = None,

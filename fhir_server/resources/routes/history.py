@@ -12,10 +12,10 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from fhir_server.access import Caller, check_interaction, check_resource
-from fhir_server.resources.errors import bad_request, forbidden
+from fhir_server.access import Caller, can_read_everything, check_interaction, check_resource
+from fhir_server.resources.errors import bad_request, forbidden, not_found
 from fhir_server.resources.http import FhirResponse
-from fhir_server.resources.routes.common import audit_access, known_type
+from fhir_server.resources.routes.common import audit_access, known_type, read_visible
 from fhir_server.resources.search import patient_compartments
 from fhir_server.resources.store import Version, instant
 from fhir_server.services import Services
@@ -76,15 +76,21 @@ async def _history(request: Request, caller: Caller, services: Services,
         raise forbidden("Type and system history span patients; a patient-scoped token cannot read them.")
     if resource_type:
         check_interaction(caller, resource_type, "r")
+    elif not can_read_everything(caller):
+        raise forbidden("System history spans every type; it needs a scope that reads every type (system/*.r).")
     versions = await services.store.history(resource_type, resource_id, since=since, count=count,
                                             before=cursor)
     if resource_type and resource_id:
-        compartments: list[str] = []
-        for v in versions:
-            if v.resource:
-                compartments.extend(patient_compartments(v.resource, base))
         if not versions:
-            await services.store.read(resource_type, resource_id)  # 404/410 as a read would say
+            await read_visible(services, caller, resource_type, resource_id)  # 404/410 as a read would say
+        if caller.patients is not None:
+            # Each version only for those whose record it was in: a result filed to the wrong
+            # patient and then corrected stays private to each of them.
+            versions = [v for v in versions
+                        if v.resource is None or caller.patients.intersection(patient_compartments(v.resource, base))]
+            if not any(v.resource for v in versions):
+                raise not_found(resource_type, resource_id)
+        compartments = [c for v in versions if v.resource for c in patient_compartments(v.resource, base)]
         check_resource(caller, resource_type, resource_id, compartments, "r")
     page, more = versions[:count], len(versions) > count
     await audit_access(services, caller, "history-instance" if resource_id else "history-type",

@@ -23,7 +23,7 @@ from fhir_server.resources.http import (
     write_response,
 )
 from fhir_server.resources.patch import apply_patch
-from fhir_server.resources.routes.common import audit_access, find_matching, known_type
+from fhir_server.resources.routes.common import audit_access, find_matching, known_type, read_visible
 from fhir_server.resources.search import patient_compartments
 from fhir_server.resources.validation import check_id, validate
 from fhir_server.smart.bearer import CallerDep, ServicesDep
@@ -35,10 +35,8 @@ router = APIRouter()
 async def read(resource_type: str, resource_id: str, request: Request, caller: CallerDep,
                services: ServicesDep) -> Response:
     known_type(resource_type)
-    version = await services.store.read(resource_type, resource_id)
+    version = await read_visible(services, caller, resource_type, resource_id)
     assert version.resource is not None
-    check_resource(caller, resource_type, resource_id,
-                   patient_compartments(version.resource, services.settings.fhir_base), "r")
     await audit_access(services, caller, "read", [version.resource])
     if not_modified(request, version):
         return Response(status_code=304, headers=version_headers(version, services.settings.fhir_base))
@@ -51,10 +49,8 @@ async def vread(resource_type: str, resource_id: str, vid: str, caller: CallerDe
     known_type(resource_type)
     if not vid.isdigit():
         raise bad_request(f"'{vid}' is not a version id.")
-    version = await services.store.vread(resource_type, resource_id, int(vid))
+    version = await read_visible(services, caller, resource_type, resource_id, int(vid))
     assert version.resource is not None
-    check_resource(caller, resource_type, resource_id,
-                   patient_compartments(version.resource, services.settings.fhir_base), "r")
     await audit_access(services, caller, "vread", [version.resource])
     return FhirResponse(version.resource, headers=version_headers(version, services.settings.fhir_base))
 
@@ -74,6 +70,7 @@ async def create(resource_type: str, request: Request, caller: CallerDep,
             raise precondition_failed(f"If-None-Exist '{condition}' matches more than one {resource_type}.")
         if matches:
             existing = await services.store.read(resource_type, matches[0]["id"])
+            await audit_access(services, caller, "read", [existing.resource or {}])
             return write_response(request, existing, 200, base)
     resource.pop("id", None)
     version = await services.store.create(resource)

@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from fhir_server.access import Caller, check_resource, search_scope
+from fhir_server.access import Caller, check_resource, search_scope, system_search_scope
 from fhir_server.resources import search as search_engine
 from fhir_server.resources.errors import bad_request
 from fhir_server.resources.http import FhirResponse, prefer
@@ -33,9 +33,7 @@ async def run_search(request: Request, caller: Caller, services: Services, resou
         unknown = [t for t in types if t not in resource_types()]
         if unknown:
             raise bad_request(f"Unknown resource type(s) in _type: {', '.join(unknown)}.", ["_type"])
-        for t in types:
-            search_scope(caller, t)  # 403 for a type the scopes do not allow
-        scope = search_scope(caller, types[0])
+        scope = system_search_scope(caller, types)
     bundle = await search_engine.search(services.db.db, resource_type, params, base_url=services.settings.fhir_base,
                           scope=scope, strict=strict, compartment=compartment)
     resources = [e["resource"] for e in bundle.get("entry", []) if "resource" in e

@@ -49,11 +49,13 @@ async def read_form(request: Request) -> dict[str, str]:
 
 
 def _attempt_key(request: Request, form: dict[str, str]) -> str:
-    """Failures count per client id (or per address for requests that name none)."""
+    """Failures count per client id and address: a public client id is no secret, so counting
+    per client alone would let anyone lock every user of a public app out."""
     client_id = form.get("client_id")
     if not client_id and request.headers.get("authorization", "").lower().startswith("basic "):
         client_id = "basic:" + request.headers["authorization"][6:][:64]
-    return f"oauth-token:{client_id or (request.client.host if request.client else 'unknown')}"
+    address = request.client.host if request.client else "unknown"
+    return f"oauth-token:{client_id or '-'}|{address}"
 
 
 @router.post("/auth/token")

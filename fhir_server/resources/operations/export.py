@@ -29,6 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from gridfs import AsyncGridFSBucket
 from gridfs.asynchronous.grid_file import AsyncGridIn
+from pymongo import ASCENDING, IndexModel
 
 from fhir_server import audit
 from fhir_server.access import Caller
@@ -64,6 +65,22 @@ def _bucket(services: Services) -> AsyncGridFSBucket:
     return AsyncGridFSBucket(services.db.db, bucket_name=BUCKET)
 
 
+_indexed: set[int] = set()
+
+
+async def _ensure_indexes(services: Services) -> None:
+    """Once per process: each query below is covered by one index (the embedded database scans
+    otherwise), and expired jobs can be found without a scan."""
+    if id(services.db) in _indexed:
+        return
+    await services.db[JOBS].create_indexes([
+        IndexModel([("client", ASCENDING), ("subject", ASCENDING), ("state", ASCENDING), ("heartbeat", ASCENDING)]),
+        IndexModel([("expires", ASCENDING)]),
+    ])
+    await services.db["export.files"].create_indexes([IndexModel([("metadata.job", ASCENDING)])])
+    _indexed.add(id(services.db))
+
+
 def _owner(caller: Caller) -> dict[str, str | None]:
     return {"client": caller.client_id, "subject": caller.subject}
 
@@ -75,6 +92,7 @@ def _ms(moment: datetime) -> datetime:
 
 async def start(services: Services, caller: Caller, request: ExportRequest) -> str:
     """Record the job and start its task; returns the job id."""
+    await _ensure_indexes(services)
     await sweep_expired(services)
     now = _ms(services.store.clock())
     running = await services.db[JOBS].count_documents(
@@ -214,6 +232,8 @@ def _last_updated(resource: dict[str, Any]) -> datetime:
 async def job_of(services: Services, caller: Caller, job_id: str) -> dict[str, Any]:
     """The caller's own job, with a dead one marked failed; 404 for another client's or an expired one."""
     jobs = services.db[JOBS]
+    await _ensure_indexes(services)
+    await sweep_expired(services)
     job = await jobs.find_one({"_id": job_id, **_owner(caller)})
     now = services.store.clock()
     if job is None or job["expires"] <= now:

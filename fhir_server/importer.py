@@ -170,13 +170,19 @@ async def _store_resources(services: Services, items: list[tuple[str, Any]], rep
         coll = await store.collection(resource_type)
         ids = [r["id"] for r in resources]
         existing = {d["_id"] async for d in coll.find({"_id": {"$in": ids}}, projection={"_id": 1})}
-        new = [r for r in resources if r["id"] not in existing]
-        created = {r["id"] for r in new}
-        try:
-            if new:
+        # Ids with an earlier (deleted) life continue their version line: not bulk-created as version 1.
+        lived = {d["id"] async for d in services.db.history.find(
+            {"t": resource_type, "id": {"$in": [i for i in ids if i not in existing]}}, projection={"id": 1})}
+        new = [r for r in resources if r["id"] not in existing and r["id"] not in lived]
+        if new:
+            try:
                 await store.create_many(new, [r["id"] for r in new])
-        except BulkWriteError:
-            created = set()  # an earlier life in history, or a race: take the careful path
+            except BulkWriteError:
+                # A concurrent writer took some of these ids; importing again updates them in place.
+                report.failures.append(f"{resource_type}: some ids were created by another writer during the "
+                                       "import; run the import again to bring them up to date")
+                continue
+        created = {r["id"] for r in new}
         for resource in resources:
             if resource["id"] not in created:
                 await store.update(resource, resource["id"])

@@ -139,3 +139,18 @@ def test_token_refuses_non_system_scopes(tmp_path: Path) -> None:
                             env=_env(), capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert "system/ scopes" in result.stderr
+
+
+def test_reimporting_a_deleted_id_continues_its_version_line(serve: Serve, tmp_path: Path) -> None:
+    with serve.client() as client:
+        client.put("/Patient/reimported", json={"resourceType": "Patient", "id": "reimported", "gender": "male"})
+        client.delete("/Patient/reimported")
+        ndjson = tmp_path / "Patient.ndjson"
+        ndjson.write_text(json.dumps({"resourceType": "Patient", "id": "reimported", "gender": "female"}) + "\n")
+        result = serve.carespace("import", str(ndjson))
+        assert result.returncode == 0, result.stdout + result.stderr
+        current = client.get("/Patient/reimported").json()
+        assert (current["gender"], current["meta"]["versionId"]) == ("female", "3")
+        history = client.get("/Patient/reimported/_history").json()
+        assert [e["request"]["method"] for e in history["entry"]] == ["PUT", "DELETE", "POST"]  # newest first
+        assert client.get("/Patient/reimported/_history/3").json()["gender"] == "female"

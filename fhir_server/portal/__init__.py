@@ -20,14 +20,20 @@ from fhir_server.services import Services
 from fhir_server.shl import routes as shl_routes
 
 _TOKEN = re.compile(r"([?&]token=)[^&\s\"]+")
+_SHL_PATH = re.compile(r"(/shl/(?:manifest|file)/)[^/?#\s\"]+")
+
+
+def _redact(value: str) -> str:
+    return _SHL_PATH.sub(r"\1[redacted]", _TOKEN.sub(r"\1[redacted]", value))
 
 
 class RedactTokens(logging.Filter):
-    """Single-use link tokens never reach the access log (the first GET of a link carries one)."""
+    """Single-use link tokens (``?token=``) and the secrets in ``/shl/manifest/{id}`` and
+    ``/shl/file/{token}`` paths never reach the access log."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and any(isinstance(a, str) and "token=" in a for a in record.args):
-            record.args = tuple(_TOKEN.sub(r"\1[redacted]", a) if isinstance(a, str) else a for a in record.args)
+        if isinstance(record.args, tuple) and any(isinstance(a, str) for a in record.args):
+            record.args = tuple(_redact(a) if isinstance(a, str) else a for a in record.args)
         return True
 
 

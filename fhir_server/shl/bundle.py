@@ -22,6 +22,7 @@ from fhir.resources.R4B.bundle import Bundle
 from pydantic import ValidationError
 
 from fhir_server.access import Caller, check_resource, search_scope
+from fhir_server.binary_context import binary_serves
 from fhir_server.resources import search as search_engine
 from fhir_server.resources.errors import FhirError
 from fhir_server.resources.search import patient_compartments
@@ -105,9 +106,7 @@ async def _inline_attachments(services: Services, caller: Caller, patient_id: st
             continue
         try:
             binary = (await services.store.read("Binary", binary_id)).resource or {}
-            context = (binary.get("securityContext") or {}).get("reference", "")
-            allowed = {f"Patient/{patient_id}", f"DocumentReference/{document['id']}"}
-            if context not in allowed:
+            if not binary_serves(binary, patient_id, str(document["id"]), base):
                 continue  # a Binary of no known owner is not sent
             check_resource(caller, "Binary", binary_id, patient_compartments(binary, base), "r")
         except FhirError:
@@ -121,7 +120,9 @@ def _validate(bundle: dict[str, Any]) -> None:
     try:
         Bundle.model_validate(bundle)
     except ValidationError as exc:
-        raise InvalidBundle(str(exc)[:500]) from None
+        # Locations and error types only: the input values are patient data.
+        problems = [f"{'.'.join(str(part) for part in error['loc'])}: {error['type']}" for error in exc.errors()]
+        raise InvalidBundle(f"{exc.error_count()} validation error(s): {'; '.join(problems)}"[:500]) from None
 
 
 async def build_record(services: Services, caller: Caller, patient_id: str, start: date, end: date,

@@ -123,32 +123,47 @@ def test_a_delegate_sees_the_patients_labs_with_the_banner(page: Page, admin: ht
 def test_a_document_kept_in_a_binary_opens_only_for_its_patient(server: Any, admin: httpx.Client) -> None:
     import base64
 
-    def document(binary: dict, title: str) -> str:
+    def document(binary: dict, title: str, patient: str = "jane-doe", own_context: bool = False) -> tuple[str, str]:
         made = admin.post("/Binary", json=binary).json()
         doc = admin.post("/DocumentReference", json={
-            "resourceType": "DocumentReference", "status": "current", "subject": {"reference": "Patient/jane-doe"},
+            "resourceType": "DocumentReference", "status": "current", "subject": {"reference": f"Patient/{patient}"},
             "date": "2026-11-20T10:00:00Z", "description": title,
             "content": [{"attachment": {"contentType": "text/plain", "title": title,
                                         "url": f"{server.fhir}/Binary/{made['id']}"}}]}).json()
-        return str(doc["id"])
+        if own_context:  # the Binary names the document that points at it
+            labelled = {**made, "securityContext": {"reference": f"{server.fhir}/DocumentReference/{doc['id']}"}}
+            assert admin.put(f"/Binary/{made['id']}", json=labelled).status_code == 200
+        return str(doc["id"]), str(made["id"])
 
     text = base64.b64encode(b"Port placement went well.").decode()
-    own = document({"resourceType": "Binary", "contentType": "text/plain", "data": text,
-                    "securityContext": {"reference": "Patient/jane-doe"}}, "Port placement note")
-    plain = document({"resourceType": "Binary", "contentType": "text/plain", "data": text}, "Unlabelled note")
-    foreign = document({"resourceType": "Binary", "contentType": "text/plain", "data": text,
-                        "securityContext": {"reference": "Patient/robert-chen"}}, "Mislabelled note")
+    own, _ = document({"resourceType": "Binary", "contentType": "text/plain", "data": text,
+                       "securityContext": {"reference": "Patient/jane-doe"}}, "Port placement note")
+    by_doc, _ = document({"resourceType": "Binary", "contentType": "text/plain", "data": text}, "Document's note",
+                         own_context=True)
+    plain, _ = document({"resourceType": "Binary", "contentType": "text/plain", "data": text}, "Unlabelled note")
+    foreign, _ = document({"resourceType": "Binary", "contentType": "text/plain", "data": text,
+                           "securityContext": {"reference": "Patient/robert-chen"}}, "Mislabelled note")
+    # Robert's document and its Binary (labelled with Robert's document); a DocumentReference in
+    # Jane's record that points at that Binary must not open it.
+    _, roberts_binary = document({"resourceType": "Binary", "contentType": "text/plain", "data": text},
+                                 "Robert's note", patient="robert-chen", own_context=True)
+    borrowed = str(admin.post("/DocumentReference", json={
+        "resourceType": "DocumentReference", "status": "current", "subject": {"reference": "Patient/jane-doe"},
+        "date": "2026-11-20T10:00:00Z", "description": "Borrowed note",
+        "content": [{"attachment": {"contentType": "text/plain", "title": "Borrowed note",
+                                    "url": f"Binary/{roberts_binary}"}}]}).json()["id"])
     with httpx.Client(base_url=server.url) as client:
         page = client.get("/login").text
         token = re.search(r'name="csrf_token" value="([^"]+)"', page)
         assert token
         client.post("/login", data={"email": "jane.doe@example.org", "password": "Jane-Demo-2026!",
                                     "birth_date": "1968-04-12", "csrf_token": token.group(1)})
-        for doc_id in (own, plain):
+        for doc_id in (own, by_doc):
             opened = client.get(f"/health/documents/{doc_id}")
             assert opened.status_code == 200, opened.text
             assert opened.headers["content-type"].startswith("text/plain")
             assert opened.content == b"Port placement went well."
-        refused = client.get(f"/health/documents/{foreign}")
-        assert refused.status_code == 404
-        assert "no longer available" in refused.text and "Port placement went well." not in refused.text
+        for doc_id in (plain, foreign, borrowed):
+            refused = client.get(f"/health/documents/{doc_id}")
+            assert refused.status_code == 404, doc_id
+            assert "no longer available" in refused.text and "Port placement went well." not in refused.text

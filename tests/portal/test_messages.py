@@ -44,6 +44,11 @@ def test_inbox_lists_unread_and_opening_marks_read(page: Page, server: Any, admi
     assert admin.get(f"/Communication/{older['id']}").json().get("received")
     assert not admin.get(f"/Communication/{newer['id']}").json().get("received")
     expect(page.get_by_role("navigation", name="Main")).to_contain_text("Messages (1)")
+    # Marking it read wrote a new version, and that write is audited.
+    read_event = db["AuditEvent"].find_one({"res.entity.what.reference": f"Communication/{older['id']}",
+                                           "res.subtype.code": "update"})
+    assert read_event is not None
+    assert {"reference": f"Patient/{who.person.patient_id}"} in [e["what"] for e in read_event["res"]["entity"]]
 
     page.goto(f"/messages/{newer['id']}")
     expect(page.locator(".msg-text").first).to_have_text(

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from fhir.resources.R4B.bundle import Bundle
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.portal.conftest import DESKTOP, Mailbox, html_of, shot, sign_in, text_of
+from tests.portal.test_messages_support import portal_client
 
 ROBERT = ("robert.chen@example.org", "Robert-Demo-2026!", "1957-09-30")
 PASSWORD = "Blue-Heron-2019"
@@ -196,3 +197,16 @@ def test_a_delegate_sends_on_the_patients_behalf_and_is_audited_as_themselves(pa
 def test_the_page_needs_a_session(page: Page, server: Any) -> None:
     page.goto("/send-record")
     expect(page).to_have_url(f"{server.url}/login?next=/send-record")
+
+
+def test_a_days_value_that_is_a_digit_but_not_a_number_is_refused(page: Page, context: BrowserContext,
+                                                                   server: Any) -> None:
+    sign_in(page, "jane.doe@example.org", "Jane-Demo-2026!", "1968-04-12")
+    expect(page).to_have_url(re.compile(r"/health$"))
+    client, csrf = portal_client(server, context)
+    with client:  # posted by hand: "²".isdigit() is True but int("²") raises
+        response = client.post("/send-record", data={
+            "csrf_token": csrf, "recipient": _recipient(), "start": "2024-01-01", "end": "2024-12-31",
+            "days": "²", "password": "Record-Pass-2026!", "password_confirm": "Record-Pass-2026!"})
+    assert response.status_code == 400, response.text
+    assert "Choose how long the link should work." in response.text

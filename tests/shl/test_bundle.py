@@ -11,7 +11,7 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle
 
 from fhir_server.services import Services
-from fhir_server.shl.bundle import EmptyPeriod, RecordBundle, build_record
+from fhir_server.shl.bundle import EmptyPeriod, InvalidBundle, RecordBundle, _validate, build_record
 from tests.shl.conftest import patient_caller, run
 
 PERIOD = ("2024-01-01", "2024-12-31")
@@ -82,3 +82,15 @@ def test_documents_carry_their_content(server: Any) -> None:
 def test_an_empty_period_is_refused(server: Any) -> None:
     with pytest.raises(EmptyPeriod):
         _build(server, "jane-doe", "2001-01-01", "2001-12-31")
+
+
+def test_an_invalid_bundle_names_where_and_why_but_no_patient_data() -> None:
+    secret = "Jane-Secret-Diagnosis-4711"
+    bundle = {"resourceType": "Bundle", "type": "collection", "timestamp": secret,
+              "entry": [{"resource": {"resourceType": "Patient", "id": "jane-doe", "gender": secret,
+                                      "birthDate": secret}}]}
+    with pytest.raises(InvalidBundle) as caught:
+        _validate(bundle)
+    message = str(caught.value)
+    assert secret not in message and "input_value" not in message
+    assert "validation error" in message and "timestamp" in message

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from fhir_server.access import check_resource
+from fhir_server.binary_context import binary_serves
 from fhir_server.portal.viewing import Viewing
 from fhir_server.resources.errors import FhirError
 from fhir_server.resources.search import patient_compartments
@@ -25,6 +26,7 @@ from fhir_server.services import Services
 
 # Shown in the browser; everything else downloads (HTML and SVG could run script).
 INLINE = {"application/pdf", "text/plain", "text/csv", "image/png", "image/jpeg", "image/gif", "image/webp"}
+GONE = "This document's file is no longer available. Ask the practice for a copy."
 _UNSAFE = re.compile(r'[\x00-\x1f\x7f"\\/:*?<>|;]+')
 
 
@@ -119,13 +121,14 @@ async def content_of(services: Services, view: Viewing, resource: dict[str, Any]
             raise NoContent("This document is kept outside the portal. Ask the practice for a copy.")
         try:
             binary = (await services.store.read("Binary", target)).resource or {}
+            # Served only if it names the patient in view or this (already checked) document.
+            if not binary_serves(binary, view.patient_id, doc_id, services.settings.fhir_base):
+                raise NoContent(GONE)
             owners = patient_compartments(binary, services.settings.fhir_base)
-            # A Binary that names no patient is reached through this (already checked) document;
-            # one that names a patient must name the patient in view.
             if owners:
                 check_resource(view.caller, "Binary", target, owners, "r")
         except FhirError:
-            raise NoContent("This document's file is no longer available. Ask the practice for a copy.") from None
+            raise NoContent(GONE) from None
         body = _decode(str(binary.get("data") or ""))
         content_type = content_type or str(binary.get("contentType") or "").split(";")[0].strip().lower()
     content_type = content_type or "application/octet-stream"

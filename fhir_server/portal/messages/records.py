@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from fhir_server import messaging
+from fhir_server import audit, messaging
 from fhir_server.access import check_write, search_scope
 from fhir_server.portal.messages import threads
 from fhir_server.portal.messages.threads import Message
@@ -96,6 +96,8 @@ async def mark_read(services: Services, view: Viewing, message: Message) -> bool
         await services.store.update(resource, message.id, if_match=current.vid)
     except FhirError:
         return False  # changed meanwhile (perhaps read in another tab): it stays unread until next time
+    await audit.record(services.store, view.caller, "update", patients=[view.patient_id],
+                       entities=[f"Communication/{message.id}"])
     return True
 
 

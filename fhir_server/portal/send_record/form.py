@@ -11,6 +11,7 @@ from fhir_server.shl.links import EXPIRY_DAYS
 
 EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>.]{2,}$")
 MAX_NOTES = 2000
+_DAYS = {str(d) for d in EXPIRY_DAYS}
 
 
 @dataclass
@@ -27,7 +28,7 @@ class SendForm:
 
     @property
     def expiry_days(self) -> int:
-        return int(self.days) if self.days.isdigit() and int(self.days) in EXPIRY_DAYS else EXPIRY_DAYS[0]
+        return int(self.days) if self.days in _DAYS else EXPIRY_DAYS[0]
 
 
 def _parse(value: str) -> date | None:
@@ -53,7 +54,7 @@ def check(form: SendForm, password: str, confirm: str, today: date) -> SendForm:
         form.problems.append("The start date is in the future. Choose a period that has already begun.")
     if len(form.notes) > MAX_NOTES:
         form.problems.append(f"The notes are too long: please keep them under {MAX_NOTES} characters.")
-    if not form.days.isdigit() or int(form.days) not in EXPIRY_DAYS:
+    if form.days not in _DAYS:  # not isdigit(): "²".isdigit() is True but int("²") raises
         form.problems.append("Choose how long the link should work.")
     form.password_problems = [RULE_TEXT[name] for name in unmet_rules(password)]
     if password and password != confirm:

@@ -83,8 +83,8 @@ async def send_record(request: Request, view: ViewingDep, recipient: Annotated[s
     except links.TooLarge:
         form.problems.append("The record of this period is too large to send in one link. Choose a shorter period.")
         return await again()
-    except InvalidBundle:
-        log.exception("a sent record did not validate")
+    except InvalidBundle as exc:
+        log.error("a sent record did not validate: %s", exc)  # locations and types, no patient data
         form.problems.append("We could not prepare the record of this period. Please try again later, or contact "
                              "the practice.")
         return await again()

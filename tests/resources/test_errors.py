@@ -68,7 +68,13 @@ def test_tampered_and_foreign_audience_tokens_are_refused(server: RunningServer)
     token = server.token()
     head, payload, signature = token.split(".")
     tampered = f"{head}.{payload}.{signature[:-4]}AAAA"
-    for bad in (tampered, "not-a-jwt"):
+    from fhir_server.smart import keys
+    from fhir_server.smart.tokens import issue_access_token
+
+    foreign, _ = issue_access_token(keys.load_or_create(server.settings.data_dir), issuer=server.settings.base_url,
+                                    audience="https://other.example.org/fhir", subject="x", scope="system/*.rs",
+                                    ttl=60)
+    for bad in (tampered, "not-a-jwt", foreign):
         response = httpx.get(f"{server.fhir}/Patient/jane-doe", headers={"Authorization": f"Bearer {bad}"})
         outcome(response, 401)
 

@@ -62,7 +62,9 @@ def search_scope(caller: Caller, resource_type: str, interaction: str = "s") -> 
     grants = _grants_for(caller, resource_type, interaction)
     if not grants:
         raise forbidden(f"The token's scopes do not allow search on {resource_type}.")
-    return SearchScope(patients=caller.patients, restrictions=_restrictions(caller, [resource_type], interaction),
+    # Restrictions of every granted type, not only this one: _include and _revinclude bring in others.
+    types = sorted({resource_type} | {g.resource_type for g in caller.grants if g.resource_type != "*"})
+    return SearchScope(patients=caller.patients, restrictions=_restrictions(caller, types, interaction),
                        allow_non_compartment=True, types=readable_types(caller, interaction))
 
 
@@ -70,7 +72,8 @@ def system_search_scope(caller: Caller, resource_types: list[str]) -> SearchScop
     """The scope of a search across several types (``_type``): each type's own restrictions."""
     for resource_type in resource_types:
         search_scope(caller, resource_type)  # 403 for a type the scopes do not allow
-    return SearchScope(patients=caller.patients, restrictions=_restrictions(caller, resource_types, "s"),
+    types = sorted(set(resource_types) | {g.resource_type for g in caller.grants if g.resource_type != "*"})
+    return SearchScope(patients=caller.patients, restrictions=_restrictions(caller, types, "s"),
                        allow_non_compartment=True, types=readable_types(caller, "s"))
 
 

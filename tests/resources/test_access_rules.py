@@ -111,3 +111,18 @@ def test_a_deleted_resource_of_another_patient_is_not_found_not_gone(server: Run
         assert jane.get(f"/Observation/{marias['id']}").status_code == 404
     with server.client("patient/*.rs", patient="maria-alvarez", fhirUser="Patient/maria-alvarez") as maria:
         assert maria.get(f"/Observation/{marias['id']}").status_code == 410
+
+
+def test_included_resources_keep_their_own_query_restrictions(server: RunningServer, admin: httpx.Client) -> None:
+    vital = admin.post("/Observation", json=observation("jane-doe", "pulse")).json()
+    report = admin.post("/DiagnosticReport", json={
+        "resourceType": "DiagnosticReport", "status": "final", "code": {"text": "mixed panel"},
+        "subject": {"reference": "Patient/jane-doe"},
+        "result": [{"reference": f"Observation/{vital['id']}"},
+                   {"reference": "Observation/jane-doe-hgb-2026-06-16"}]}).json()
+    scope = "patient/DiagnosticReport.rs patient/Observation.rs?category=laboratory"
+    with server.client(scope, **JANE) as jane:
+        bundle = jane.get("/DiagnosticReport", params={"_id": report["id"],
+                                                       "_include": "DiagnosticReport:result"}).json()
+    included = {e["resource"]["id"] for e in bundle["entry"] if e["search"]["mode"] == "include"}
+    assert included == {"jane-doe-hgb-2026-06-16"}, "a vital-signs Observation slipped past the lab-only scope"

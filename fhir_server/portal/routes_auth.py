@@ -120,6 +120,20 @@ def _password_problems(password: str, confirm: str) -> list[str]:
     return problems
 
 
+async def _password_form(request: Request, kind: str, template: str, password: str,
+                         confirm: str) -> tuple[links.Link | None, Response | None]:
+    """The posted new-password form of a link flow (registration, reset): the link it belongs
+    to, or the response to send instead (the unusable-link page, or the form with each unmet rule)."""
+    link, response = await _open_link(request, kind, None)
+    if response:
+        return None, response
+    assert link
+    problems = _password_problems(password, confirm=confirm)
+    if problems:
+        return None, render(request, template, status=400, email=link.email, rules=RULES, problems=problems)
+    return link, None
+
+
 @router.get("/register")
 async def register_page(request: Request, token: str | None = None) -> Response:
     link, response = await _open_link(request, links.INVITE, token)
@@ -134,13 +148,10 @@ async def register_page(request: Request, token: str | None = None) -> Response:
 @router.post("/register", dependencies=[Csrf])
 async def register(request: Request, password: Annotated[str, Form()] = "",
                    password_confirm: Annotated[str, Form()] = "") -> Response:
-    link, response = await _open_link(request, links.INVITE, None)
+    link, response = await _password_form(request, links.INVITE, "auth/register.html", password, password_confirm)
     if response:
         return response
     assert link
-    problems = _password_problems(password, confirm=password_confirm)
-    if problems:
-        return render(request, "auth/register.html", status=400, email=link.email, rules=RULES, problems=problems)
     services = services_of(request)
     db, now = services.db, services.store.clock()
     data = link.data
@@ -211,13 +222,10 @@ async def reset_page(request: Request, token: str | None = None) -> Response:
 @router.post("/reset-password", dependencies=[Csrf])
 async def reset(request: Request, password: Annotated[str, Form()] = "",
                 password_confirm: Annotated[str, Form()] = "") -> Response:
-    link, response = await _open_link(request, links.RESET, None)
+    link, response = await _password_form(request, links.RESET, "auth/reset.html", password, password_confirm)
     if response:
         return response
     assert link
-    problems = _password_problems(password, confirm=password_confirm)
-    if problems:
-        return render(request, "auth/reset.html", status=400, email=link.email, rules=RULES, problems=problems)
     services = services_of(request)
     db, now = services.db, services.store.clock()
     password_hash = await passwords.hash_password(password)

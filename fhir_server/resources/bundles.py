@@ -284,9 +284,7 @@ class BundleProcessor:
             if_match = int(entry.if_match.removeprefix("W/").strip('"')) if entry.if_match else None
             version, created = await store.update(entry.resource, entry.target_id, if_match=if_match, session=session)
             return _response(version, 201 if created else 200, self.base)
-        if entry.method in ("GET", "HEAD"):
-            return await self._read_entry(entry)
-        raise _entry_error(entry.index, 501, "not-supported", f"{entry.method} entries are not supported here")
+        return await self._read_entry(entry)  # GET or HEAD: parse_entries admits nothing else
 
     async def _read_entry(self, entry: Entry) -> dict[str, Any]:
         path, _, query = entry.url.partition("?")

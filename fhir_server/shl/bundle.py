@@ -22,7 +22,7 @@ from fhir.resources.R4B.bundle import Bundle
 from pydantic import ValidationError
 
 from fhir_server.access import Caller, check_resource, search_scope
-from fhir_server.binary_context import binary_serves
+from fhir_server.binary_context import binary_id, binary_serves
 from fhir_server.resources import search as search_engine
 from fhir_server.resources.errors import FhirError
 from fhir_server.resources.search import patient_compartments
@@ -91,24 +91,29 @@ def _references(value: Any) -> Iterator[str]:
 
 
 async def _inline_attachments(services: Services, caller: Caller, patient_id: str,
-                              document: dict[str, Any]) -> None:
+                              documents: list[dict[str, Any]]) -> None:
     """Copy the content of attachments that point at one of the patient's Binaries into ``data``,
-    so that the recipient gets the document itself and not a link they cannot open."""
+    so that the recipient gets the document itself and not a link they cannot open. All the
+    Binaries are read in one query."""
     base = services.settings.fhir_base
-    for content in document.get("content") or []:
-        attachment = content.get("attachment") or {}
-        url = str(attachment.get("url") or "")
-        if attachment.get("data") or not url:
-            continue
-        relative = url[len(base) + 1:] if url.startswith(base + "/") else url
-        kind, _, binary_id = relative.partition("/")
-        if kind != "Binary" or not binary_id or "/" in binary_id:
-            continue
+    wanted: list[tuple[dict[str, Any], dict[str, Any], str]] = []  # (document, attachment, Binary id)
+    for document in documents:
+        for content in document.get("content") or []:
+            attachment = content.get("attachment") or {}
+            target = None if attachment.get("data") else binary_id(str(attachment.get("url") or ""), base)
+            if target:
+                wanted.append((document, attachment, target))
+    if not wanted:
+        return
+    found = services.db.resources("Binary").find({"_id": {"$in": sorted({t for _, _, t in wanted})}},
+                                                 projection={"res": 1})
+    binaries = {doc["_id"]: doc["res"] async for doc in found}
+    for document, attachment, target in wanted:
+        binary = binaries.get(target)
+        if binary is None or not binary_serves(binary, patient_id, str(document["id"]), base):
+            continue  # gone, or a Binary of no known owner: not sent
         try:
-            binary = (await services.store.read("Binary", binary_id)).resource or {}
-            if not binary_serves(binary, patient_id, str(document["id"]), base):
-                continue  # a Binary of no known owner is not sent
-            check_resource(caller, "Binary", binary_id, patient_compartments(binary, base), "r")
+            check_resource(caller, "Binary", target, patient_compartments(binary, base), "r")
         except FhirError:
             continue
         if binary.get("data"):
@@ -143,9 +148,8 @@ async def build_record(services: Services, caller: Caller, patient_id: str, star
         dated.extend(found)
     if not dated:
         raise EmptyPeriod()
-    for resource in dated:
-        if resource["resourceType"] == "DocumentReference":
-            await _inline_attachments(services, caller, patient_id, resource)
+    await _inline_attachments(services, caller, patient_id,
+                              [r for r in dated if r["resourceType"] == "DocumentReference"])
     wanted: dict[str, set[str]] = {t: set() for t in REFERENCED_TYPES}
     for ref in _references([patient, *dated]):
         kind, _, ident = ref.removeprefix(base + "/").partition("/")

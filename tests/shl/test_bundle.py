@@ -94,3 +94,25 @@ def test_an_invalid_bundle_names_where_and_why_but_no_patient_data() -> None:
     message = str(caught.value)
     assert secret not in message and "input_value" not in message
     assert "validation error" in message and "timestamp" in message
+
+
+def test_documents_kept_in_binaries_travel_with_their_content_only_when_the_binary_is_theirs(
+        server: Any, admin: httpx.Client) -> None:
+    import base64
+
+    def document(title: str, binary: dict[str, Any]) -> str:
+        made = admin.post("/Binary", json={"resourceType": "Binary", "contentType": "text/plain",
+                                           "data": base64.b64encode(title.encode()).decode(), **binary}).json()
+        doc = admin.post("/DocumentReference", json={
+            "resourceType": "DocumentReference", "status": "current", "subject": {"reference": "Patient/maria-alvarez"},
+            "date": "2016-03-05T10:00:00Z", "description": title,
+            "content": [{"attachment": {"contentType": "text/plain", "url": f"Binary/{made['id']}"}}]}).json()
+        return str(doc["id"])
+
+    own = document("Maria's own note", {"securityContext": {"reference": "Patient/maria-alvarez"}})
+    foreign = document("Robert's note", {"securityContext": {"reference": "Patient/robert-chen"}})
+    record = _build(server, "maria-alvarez", "2016-03-01", "2016-03-31")
+    sent = {e["resource"]["id"]: e["resource"] for e in record.bundle["entry"]
+            if e["resource"]["resourceType"] == "DocumentReference"}
+    assert base64.b64decode(sent[own]["content"][0]["attachment"]["data"]) == b"Maria's own note"
+    assert "data" not in sent[foreign]["content"][0]["attachment"]

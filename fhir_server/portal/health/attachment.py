@@ -15,10 +15,10 @@ import mimetypes
 import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from fhir_server.access import check_resource
-from fhir_server.binary_context import binary_serves
+from fhir_server.binary_context import binary_id, binary_serves
 from fhir_server.portal.viewing import Viewing
 from fhir_server.resources.errors import FhirError
 from fhir_server.resources.search import patient_compartments
@@ -55,22 +55,6 @@ class Content:
 
 def not_found(doc_id: str) -> FhirError:
     return FhirError(404, "not-found", "We could not find that document in this record.")
-
-
-def binary_id(url: str, fhir_base: str) -> str | None:
-    """The id of a Binary on this server that ``url`` names, or None."""
-    parts, base = urlsplit(url), urlsplit(fhir_base.rstrip("/"))
-    path = parts.path
-    if (parts.scheme or parts.netloc) and (parts.scheme, parts.netloc) != (base.scheme, base.netloc):
-        return None  # another server's URL: not ours to fetch
-    if path.startswith(f"{base.path}/Binary/"):
-        rest = path[len(base.path) + len("/Binary/"):]
-    elif not parts.scheme and path.startswith("Binary/"):
-        rest = path[len("Binary/"):]
-    else:
-        return None
-    rest = rest.split("/_history/")[0]
-    return rest if re.fullmatch(r"[A-Za-z0-9\-.]{1,64}", rest) else None
 
 
 def file_name(title: str | None, doc_id: str, content_type: str) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, WriteConcern
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
@@ -24,6 +24,13 @@ SESSIONS = "sessions"
 CLIENTS = "clients"
 TOKENS = "tokens"
 SERVER_STATE = "server_state"
+
+# Acknowledged means journaled, on every collection, for the embedded database and any
+# MongoDB alike (DESIGN principle 7). On SecantusDB "majority" does not imply the journal
+# (measured: 87 of 100 acknowledged inserts lost to a kill -9), so ``j`` is always explicit;
+# on a replica set "majority" also keeps a write through a primary's failover. These client
+# options override whatever ``MONGODB_URI`` says, so a URI cannot weaken them.
+DURABLE = WriteConcern(w="majority", j=True)
 
 
 async def claim(collection: AsyncCollection[Doc], query: dict[str, Any], update: dict[str, Any]) -> Doc | None:
@@ -50,7 +57,8 @@ class Database:
     """The handle every part of the server shares."""
 
     def __init__(self, uri: str, name: str, *, embedded: bool) -> None:
-        options: dict[str, Any] = {"tz_aware": True, "serverSelectionTimeoutMS": 5000}
+        options: dict[str, Any] = {"tz_aware": True, "serverSelectionTimeoutMS": 5000,
+                                   "w": DURABLE.document["w"], "journal": DURABLE.document["j"]}
         if embedded:
             options["retryWrites"] = False
         self.client: AsyncMongoClient[Doc] = AsyncMongoClient(uri, **options)

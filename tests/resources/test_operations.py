@@ -51,6 +51,18 @@ def test_everything_type_filter(admin: httpx.Client) -> None:
     assert {r["resourceType"] for r in only} == {"Condition", "Patient"}
 
 
+def test_everything_leaves_the_audit_trail_out_unless_type_asks(admin: httpx.Client) -> None:
+    """Each look at a record writes an AuditEvent into its compartment: were they part of
+    $everything, every look would make the next one larger."""
+    first = everything(admin, "maria-alvarez", _count="500")
+    second = everything(admin, "maria-alvarez", _count="500")
+    assert "AuditEvent" not in {r["resourceType"] for r in first + second}
+    assert len(first) == len(second)
+    trail = everything(admin, "maria-alvarez", _type="AuditEvent", _count="500")
+    assert len(trail) >= 2 and {r["resourceType"] for r in trail} == {"AuditEvent"}
+    assert all("Patient/maria-alvarez" in {e["what"]["reference"] for e in r["entity"]} for r in trail)
+
+
 def test_validate_answers_an_outcome_and_stores_nothing(admin: httpx.Client, db) -> None:  # type: ignore[no-untyped-def]
     before = db["Patient"].count_documents({})
     good = admin.post("/Patient/$validate", json={"resourceType": "Patient", "gender": "female"})

@@ -3,8 +3,8 @@
 Type ``collection`` (a set of resources kept together, not a search result): the entries of
 Patient ``$everything`` (the compartment, then the practitioners and organisations it refers
 to), read through ``iterate_everything`` under the one door, so the download holds exactly
-what the API's ``$everything`` gives this caller. AuditEvents are left out: they are the
-log of who looked at the record (every portal page writes one), not the record itself.
+what the API's ``$everything`` gives this caller (which leaves out AuditEvents, the log of
+who looked at the record, unless ``_type`` asks for them).
 Written page by page: a 10,000-resource record never sits in memory at once.
 """
 
@@ -24,14 +24,11 @@ from fhir_server.resources.operations.patient_everything import iterate_everythi
 from fhir_server.resources.search import SearchScope
 from fhir_server.services import Services
 
-LEFT_OUT = frozenset({"AuditEvent"})
 PAGE_SIZE = 500
 
 
 def scope_for(view: Viewing) -> Any:
     def scope(resource_type: str) -> SearchScope | None:
-        if resource_type in LEFT_OUT:
-            return None
         try:
             return search_scope(view.caller, resource_type, "r")
         except FhirError:

@@ -24,10 +24,15 @@ from fhir_server.resources.search import PATIENT_COMPARTMENT, SearchScope
 
 REFERENCED_TYPES = ("Practitioner", "PractitionerRole", "Organization", "Location", "Medication")
 MAX_COUNT = 1000
+# In the compartment, but not the record: the log of who looked at it grows with every look, so
+# it comes only when ``_type`` asks for it (else each $everything would make the next one larger).
+ON_REQUEST_ONLY = frozenset({"AuditEvent"})
 
 
-def compartment_types() -> list[str]:
-    return ["Patient", *sorted(t for t in PATIENT_COMPARTMENT if t != "Patient")]
+def compartment_types(types: list[str] | None = None) -> list[str]:
+    """The compartment's types in $everything order; ``types`` is the request's ``_type``."""
+    return ["Patient", *sorted(t for t in PATIENT_COMPARTMENT
+                               if t != "Patient" and (t not in ON_REQUEST_ONLY or (types and t in types)))]
 
 
 @dataclass
@@ -67,7 +72,7 @@ async def everything_page(db: AsyncDatabase, patient_id: str, *, base_url: str,
     existing = set(await db.list_collection_names())
     referenced: dict[str, set[str]] | None = None  # read once per page, when the page gets there
     while phase < 2 and len(out) < count:
-        phase_types = compartment_types() if phase == 0 else list(REFERENCED_TYPES)
+        phase_types = compartment_types(types) if phase == 0 else list(REFERENCED_TYPES)
         if type_index >= len(phase_types):
             phase, type_index, inner = phase + 1, 0, None
             continue
@@ -79,7 +84,7 @@ async def everything_page(db: AsyncDatabase, patient_id: str, *, base_url: str,
         params: list[tuple[str, str]] = [("_count", str(count - len(out))), ("_total", "none")]
         if phase == 1:
             if referenced is None:
-                referenced = await _referenced_ids(db, patient_id, existing, scope_for)
+                referenced = await _referenced_ids(db, patient_id, existing, scope_for, types)
             if not referenced.get(resource_type):
                 type_index, inner = type_index + 1, None
                 continue
@@ -145,11 +150,12 @@ def _decode_all(cursor: str) -> tuple[str | None, str | None, str | None]:
 
 
 async def _referenced_ids(db: AsyncDatabase, patient_id: str, existing: set[str],
-                          scope_for: Callable[[str], SearchScope | None]) -> dict[str, set[str]]:
+                          scope_for: Callable[[str], SearchScope | None],
+                          types: list[str] | None) -> dict[str, set[str]]:
     """Ids of the Practitioners, Organizations, … that the patient's compartment refers to, by
     type: one pass, one indexed query per compartment type, projecting only the reference index."""
     found: dict[str, set[str]] = {t: set() for t in REFERENCED_TYPES}
-    for resource_type in compartment_types():
+    for resource_type in compartment_types(types):
         if resource_type not in existing or scope_for(resource_type) is None:
             continue
         async for doc in db[resource_type].find({"comp": patient_id}, projection={"idx.ref": 1}):

@@ -1,0 +1,423 @@
+"""A soak: CareSpace under a steady mixed load for many minutes, window by window.
+
+    .venv/bin/python -m bench.soak [--minutes 30] [--rate 34] [--window 60]
+        [--synthea ../shared/data/synthea] [--workers 1] [--seed 7]
+
+It answers "is the eighth hour as fast as the first minute?". One run:
+
+1. starts ``carespace serve --demo`` as its own process on a fresh data dir (which starts the
+   embedded database as the server's child), imports the Synthea folder with ``carespace
+   import`` for a realistic record size, and takes a ``system/*.cruds`` token;
+2. sends an open-loop load at ``--rate`` requests/s (requests leave on schedule whether or not
+   earlier ones have answered, so a slow server shows as latency, not as a lower rate): reads
+   by id, lab searches, name searches, creates, updates and deletes of Observations; a
+   transaction every 10 s, ``Patient/$everything`` every 20 s, a portal sign-in that reads the
+   inbox and sends a message every 30 s;
+3. prints, for every ``--window`` seconds, each kind's p50/p95 and errors, the requests over
+   1 s, the worst 10-second median, and RSS, open file descriptors and CPU of the server and
+   of the database process, with the AuditEvent and history collection sizes;
+4. ends with the drift, last window ÷ first window, of each kind's p50 and p95, and of RSS.
+
+The load generator is this process (asyncio + httpx), apart from the server's; at ~34
+requests/s it uses about a tenth of a core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import random
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pymongo import MongoClient
+
+from fhir_server.embedded_db import STATE_FILE, embedded_uri, free_port
+
+CARESPACE = [sys.executable, "-m", "fhir_server.cli"]
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+JANE = {"email": "jane.doe@example.org", "password": "Jane-Demo-2026!", "birth_date": "1968-04-12"}
+STALL_S = 1.0
+# Requests a second of each steady kind (about 34 in all, as in the soak that found the drift).
+MIX = {"read": 12, "lab search": 6, "name search": 5, "create": 5, "update": 3, "delete": 2}
+# The periodic kinds: (kind, every N seconds).
+PERIODIC = [("transaction", 10), ("$everything", 20), ("portal", 30)]
+LAB = "http://terminology.hl7.org/CodeSystem/observation-category|laboratory"
+
+
+# ------------------------------------------------------------------ the server under test
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    data_dir: Path
+    url: str
+
+    @property
+    def db_pid(self) -> int:
+        return int(json.loads((self.data_dir / STATE_FILE).read_text())["pid"])
+
+    @property
+    def mongo_uri(self) -> str:
+        return embedded_uri(int(json.loads((self.data_dir / STATE_FILE).read_text())["port"]))
+
+    def carespace(self, *args: str) -> str:
+        done = subprocess.run([*CARESPACE, *args, "--data-dir", str(self.data_dir)], capture_output=True,
+                              text=True, timeout=3600, env=_env())
+        if done.returncode:
+            raise SystemExit(f"carespace {args[0]} failed: {done.stderr.strip()}")
+        return done.stdout
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(("MONGODB_URI", "CARESPACE_"))}
+
+
+def start_server(data_dir: Path, workers: int) -> Server:
+    port = free_port()
+    args = [*CARESPACE, "serve", "--demo", "--port", str(port), "--data-dir", str(data_dir)]
+    if workers > 1:
+        args += ["--workers", str(workers)]
+    log = (data_dir.parent / "serve.log").open("wb")
+    process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=_env())
+    server = Server(process, data_dir, f"http://127.0.0.1:{port}")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"carespace serve stopped at start-up; see {log.name}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{server.url}/fhir/metadata", timeout=2).status_code == 200:
+                return server
+        time.sleep(0.3)
+    server.stop()
+    raise SystemExit("carespace serve did not answer within 120 s")
+
+
+# ------------------------------------------------------------------ process meters
+@dataclass
+class ProcessSample:
+    rss_mb: float
+    fds: int
+    cpu_s: float
+
+
+def sample(pid: int) -> ProcessSample:
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+    rss = int(fields[21]) * PAGE_SIZE / 2**20
+    return ProcessSample(rss, len(os.listdir(f"/proc/{pid}/fd")), cpu)
+
+
+def server_pids(server: Server) -> list[int]:
+    """The server process and its worker children (not the database)."""
+    pids = [server.process.pid]
+    with contextlib.suppress(FileNotFoundError):
+        children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children").read_text().split()
+        pids += [int(c) for c in children if int(c) != server.db_pid]
+    return pids
+
+
+def sample_all(pids: list[int]) -> ProcessSample:
+    samples = [sample(p) for p in pids]
+    return ProcessSample(sum(s.rss_mb for s in samples), sum(s.fds for s in samples), sum(s.cpu_s for s in samples))
+
+
+# ------------------------------------------------------------------ the load
+@dataclass
+class Outcome:
+    kind: str
+    started: float  # seconds since the soak began
+    seconds: float
+    ok: bool
+
+
+@dataclass
+class Load:
+    api: httpx.AsyncClient
+    portal_url: str
+    patients: list[str]
+    rng: random.Random
+    created: list[str] = field(default_factory=list)  # Observations this soak created, for updates and deletes
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def patient(self) -> str:
+        return self.rng.choice(self.patients)
+
+    def observation(self, patient: str) -> dict[str, Any]:
+        return {"resourceType": "Observation", "status": "final",
+                "category": [{"coding": [{"system": LAB.split("|")[0], "code": "laboratory"}]}],
+                "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7", "display": "Glucose"}]},
+                "subject": {"reference": f"Patient/{patient}"},
+                "effectiveDateTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "valueQuantity": {"value": round(self.rng.uniform(70, 140), 1), "unit": "mg/dL",
+                                  "system": "http://unitsofmeasure.org", "code": "mg/dL"}}
+
+    async def read(self) -> bool:
+        return (await self.api.get(f"/Patient/{self.patient()}")).status_code == 200
+
+    async def lab_search(self) -> bool:
+        params = {"patient": self.patient(), "category": LAB, "_sort": "-date", "_count": "50"}
+        return (await self.api.get("/Observation", params=params)).status_code == 200
+
+    async def name_search(self) -> bool:
+        letters = "".join(self.rng.choice("ABCDEFGHIJKLMNOPRSTW") for _ in range(1)) + self.rng.choice("aeiou")
+        return (await self.api.get("/Patient", params={"name": letters})).status_code == 200
+
+    async def create(self) -> bool:
+        answer = await self.api.post("/Observation", json=self.observation(self.patient()))
+        if answer.status_code == 201:
+            self.created.append(answer.json()["id"])
+        return answer.status_code == 201
+
+    async def update(self) -> bool:
+        if not self.created:
+            return await self.create()
+        obs_id = self.rng.choice(self.created[-200:])
+        current = await self.api.get(f"/Observation/{obs_id}")
+        if current.status_code in (404, 410):
+            return True  # deleted meanwhile by the delete kind
+        body = current.json()
+        body["valueQuantity"]["value"] = round(self.rng.uniform(70, 140), 1)
+        return (await self.api.put(f"/Observation/{obs_id}", json=body)).status_code in (200, 412)
+
+    async def delete(self) -> bool:
+        if len(self.created) < 50:
+            return await self.create()
+        obs_id = self.created.pop(0)
+        return (await self.api.delete(f"/Observation/{obs_id}")).status_code in (200, 204)
+
+    async def transaction(self) -> bool:
+        patient = self.patient()
+        entries = [{"request": {"method": "POST", "url": "Observation"}, "resource": self.observation(patient)}
+                   for _ in range(5)]
+        bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+        return (await self.api.post("", json=bundle)).status_code == 200
+
+    async def everything(self) -> bool:
+        url: str | None = f"/Patient/{self.patient()}/$everything?_count=500"
+        while url:
+            page = await self.api.get(url)
+            if page.status_code != 200:
+                return False
+            url = next((link["url"] for link in page.json().get("link", []) if link["relation"] == "next"), None)
+        return True
+
+    async def portal(self) -> bool:
+        async with httpx.AsyncClient(base_url=self.portal_url, timeout=60) as browser:
+            token = await csrf(browser, "/login")
+            if (await browser.post("/login", data={**JANE, "csrf_token": token})).status_code != 303:
+                return False
+            if (await browser.get("/messages")).status_code != 200:
+                return False
+            token = await csrf(browser, "/messages/new")
+            sent = await browser.post("/messages/new", data={"csrf_token": token, "category": "Health",
+                                                             "subject": "Soak", "body": "A question."})
+            return sent.status_code == 303
+
+    def kinds(self) -> dict[str, Callable[[], Awaitable[bool]]]:
+        return {"read": self.read, "lab search": self.lab_search, "name search": self.name_search,
+                "create": self.create, "update": self.update, "delete": self.delete,
+                "transaction": self.transaction, "$everything": self.everything, "portal": self.portal}
+
+
+async def csrf(client: httpx.AsyncClient, path: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', (await client.get(path)).text)
+    if not match:
+        raise RuntimeError(f"{path} has no CSRF field")
+    return match.group(1)
+
+
+async def timed(load: Load, kind: str, call: Callable[[], Awaitable[bool]], t0: float) -> None:
+    started = time.monotonic()
+    try:
+        ok = await call()
+    except (httpx.HTTPError, KeyError, ValueError):
+        ok = False
+    load.outcomes.append(Outcome(kind, started - t0, time.monotonic() - started, ok))
+
+
+async def drive(load: Load, rate: float, seconds: float, t0: float, on_window: Callable[[int], None],
+                window: float) -> None:
+    """Open loop: each request leaves at its scheduled time; the steady kinds by weight."""
+    calls = load.kinds()
+    steady = [kind for kind, weight in MIX.items() for _ in range(weight)]
+    scale = rate / sum(MIX.values())
+    tasks: set[asyncio.Task[None]] = set()
+    next_periodic = {kind: 0.0 for kind, _ in PERIODIC}
+    windows_done, tick = 0, 1.0 / (sum(MIX.values()) * scale)
+    n = 0
+    while (now := time.monotonic() - t0) < seconds:
+        due = n * tick
+        if due > now:
+            await asyncio.sleep(due - now)
+        kinds = [load.rng.choice(steady)]
+        for kind, every in PERIODIC:
+            if now >= next_periodic[kind]:
+                kinds.append(kind)
+                next_periodic[kind] += every
+        for kind in kinds:
+            task = asyncio.create_task(timed(load, kind, calls[kind], t0))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        n += 1
+        if now >= (windows_done + 1) * window:
+            windows_done += 1
+            on_window(windows_done)
+    await asyncio.gather(*tasks)
+
+
+# ------------------------------------------------------------------ reporting
+def quantile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+@dataclass
+class Window:
+    index: int
+    by_kind: dict[str, tuple[float, float, int, int]]  # p50 ms, p95 ms, count, errors
+    slow: int
+    worst_10s_median_ms: float
+    server: ProcessSample
+    database: ProcessSample
+    audit_events: int
+    history: int
+
+
+KIND_ORDER = [*MIX, *(kind for kind, _ in PERIODIC)]
+
+
+def summarise(outcomes: list[Outcome], index: int, window: float, server: ProcessSample,
+              database: ProcessSample, counts: tuple[int, int]) -> Window:
+    start, end = (index - 1) * window, index * window
+    inside = [o for o in outcomes if start <= o.started + o.seconds < end]  # by the time it answered
+    by_kind: dict[str, tuple[float, float, int, int]] = {}
+    for kind in KIND_ORDER:
+        mine = [o for o in inside if o.kind == kind]
+        times = [o.seconds * 1000 for o in mine]
+        by_kind[kind] = (quantile(times, 0.5), quantile(times, 0.95), len(mine), sum(not o.ok for o in mine))
+    buckets: dict[int, list[float]] = defaultdict(list)
+    for o in inside:
+        buckets[int((o.started + o.seconds) // 10)].append(o.seconds * 1000)
+    worst = max((statistics.median(b) for b in buckets.values()), default=float("nan"))
+    return Window(index, by_kind, sum(o.seconds > STALL_S for o in inside), worst, server, database, *counts)
+
+
+def print_window(w: Window, first_cpu: tuple[float, float], window: float) -> None:
+    kinds = "  ".join(f"{k} {p50:.0f}/{p95:.0f}" + (f" ERR{err}" if err else "")
+                      for k, (p50, p95, _, err) in w.by_kind.items())
+    print(f"[{w.index:3d}] {kinds}")
+    print(f"      >1s: {w.slow}  worst 10 s median {w.worst_10s_median_ms:.0f} ms | "
+          f"server {w.server.rss_mb:.0f} MB {w.server.fds} fds {(w.server.cpu_s - first_cpu[0]) / window:.2f} cores | "
+          f"db {w.database.rss_mb:.0f} MB {w.database.fds} fds "
+          f"{(w.database.cpu_s - first_cpu[1]) / window:.2f} cores | "
+          f"AuditEvents {w.audit_events:,} history {w.history:,}", flush=True)
+
+
+def print_drift(first: Window, last: Window) -> None:
+    print(f"\ndrift, window {last.index} ÷ window {first.index} (p50 / p95):")
+    for kind in KIND_ORDER:
+        a, b = first.by_kind[kind], last.by_kind[kind]
+        print(f"  {kind:<12} {a[0]:7.0f} → {b[0]:7.0f} ms ({b[0] / a[0]:.2f}×)   "
+              f"{a[1]:7.0f} → {b[1]:7.0f} ms ({b[1] / a[1]:.2f}×)   n {a[2]} → {b[2]}")
+    print(f"  server RSS   {first.server.rss_mb:7.0f} → {last.server.rss_mb:7.0f} MB "
+          f"({last.server.rss_mb / first.server.rss_mb:.2f}×)")
+    print(f"  database RSS {first.database.rss_mb:7.0f} → {last.database.rss_mb:7.0f} MB "
+          f"({last.database.rss_mb / first.database.rss_mb:.2f}×)")
+
+
+# ------------------------------------------------------------------ the run
+async def soak(args: argparse.Namespace, server: Server) -> None:
+    token = server.carespace("token", "--scope", "system/*.cruds", "--ttl", str(int(args.minutes * 60 + 3600)))
+    headers = {"Authorization": f"Bearer {token.strip()}", "Accept": "application/fhir+json"}
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(base_url=f"{server.url}/fhir", headers=headers, timeout=120, limits=limits) as api:
+        page = await api.get("/Patient", params={"_count": "200", "_elements": "id"})
+        patients = [e["resource"]["id"] for e in page.json().get("entry", [])]
+        load = Load(api, server.url, patients, random.Random(args.seed))
+        mongo: MongoClient[dict[str, Any]] = MongoClient(server.mongo_uri)
+        database = mongo["carespace"]
+        windows: list[Window] = []
+        pids = server_pids(server)
+        cpu = (sample_all(pids).cpu_s, sample(server.db_pid).cpu_s)
+        print(f"{len(patients)} patients; {args.rate:.0f} requests/s for {args.minutes:g} min, "
+              f"{args.window:.0f} s windows; p50/p95 ms per kind", flush=True)
+
+        def on_window(index: int) -> None:
+            nonlocal cpu
+            counts = (database["AuditEvent"].estimated_document_count(), database["history"].estimated_document_count())
+            app, db = sample_all(server_pids(server)), sample(server.db_pid)
+            w = summarise(load.outcomes, index, args.window, app, db, counts)
+            print_window(w, cpu, args.window)
+            cpu = (app.cpu_s, db.cpu_s)
+            windows.append(w)
+
+        t0 = time.monotonic()
+        await drive(load, args.rate, args.minutes * 60, t0, on_window, args.window)
+        mongo.close()
+    errors = sum(not o.ok for o in load.outcomes)
+    slow = sorted((o.seconds for o in load.outcomes), reverse=True)[:3]
+    print(f"\n{len(load.outcomes):,} requests, {errors} errors; slowest {', '.join(f'{s:.2f} s' for s in slow)}")
+    first = 1 if args.skip_first and len(windows) >= 3 else 0
+    if len(windows) >= 2:
+        print_drift(windows[first], windows[-1])
+
+
+def arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="bench.soak", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=30)
+    parser.add_argument("--rate", type=float, default=34, help="requests per second (open loop)")
+    parser.add_argument("--window", type=float, default=60, help="seconds per reported window")
+    parser.add_argument("--synthea", type=Path, default=Path("../shared/data/synthea"),
+                        help="a folder to import first (skipped when missing)")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--skip-first", action="store_true",
+                        help="compare with the second window (the first holds the warm-up)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = arguments(argv)
+    with tempfile.TemporaryDirectory(prefix="carespace-soak-") as tmp:
+        server = start_server(Path(tmp) / "var", args.workers)
+        try:
+            if args.synthea.is_dir():
+                started = time.monotonic()
+                server.carespace("import", str(args.synthea))
+                print(f"imported {args.synthea} in {time.monotonic() - started:.0f} s")
+            asyncio.run(soak(args, server))
+        except KeyboardInterrupt:
+            return 130
+        finally:
+            server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

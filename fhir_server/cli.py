@@ -20,6 +20,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pydantic import ValidationError
+
 from fhir_server.config import Settings
 from fhir_server.errors import StartupError
 
@@ -35,7 +37,11 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
     values: dict[str, Any] = dict(extra)
     if getattr(args, "data_dir", None):
         values["data_dir"] = Path(args.data_dir)
-    settings = Settings(**values)
+    try:
+        settings = Settings(**values)
+    except ValidationError as exc:
+        problems = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())
+        raise StartupError(f"A setting in the environment is not valid ({problems}).") from None
     if "CARESPACE_BASE_URL" not in os.environ:
         with contextlib.suppress(FileNotFoundError, ValueError, KeyError):
             settings.base_url = json.loads((settings.data_dir / SERVER_FILE).read_text())["base_url"]
@@ -71,7 +77,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not settings.mongodb_uri:
         if embedded_db.running_uri(settings.data_dir):
             raise StartupError(f"Another 'carespace serve' is already using the data directory {settings.data_dir}.")
-        server = embedded_db.start(settings.data_dir)
+        server = embedded_db.start(settings.data_dir, cache_size=settings.db_cache_size)
         settings.mongodb_uri = server.uri
         settings.embedded_db = True
     def stop_on_sigterm(signum: int, frame: object) -> None:
@@ -112,7 +118,8 @@ def _run_with_store(args: argparse.Namespace, work: Callable[[Any, Settings], Aw
 
     settings = _settings(args)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    with embedded_db.database_for_command(settings.data_dir, settings.mongodb_uri) as (uri, embedded):
+    with embedded_db.database_for_command(settings.data_dir, settings.mongodb_uri,
+                                          settings.db_cache_size) as (uri, embedded):
         settings.mongodb_uri, settings.embedded_db = uri, embedded
 
         async def main() -> T:

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(
         default=Path("var"), validation_alias=AliasChoices("CARESPACE_DATA_DIR", "data_dir")
     )
+    db_cache_size: str = Field(
+        default="512M", pattern=r"^[1-9][0-9]*[MG]$",
+        validation_alias=AliasChoices("CARESPACE_DB_CACHE_SIZE", "db_cache_size"))
     database_name: str = Field(
         default="carespace", validation_alias=AliasChoices("CARESPACE_DB_NAME", "database_name")
     )

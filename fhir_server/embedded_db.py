@@ -27,6 +27,9 @@ from fhir_server.errors import StartupError
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 15.0
 STATE_FILE = "embedded-db.json"
+# WiredTiger's cache, the bulk of the database process's memory: SecantusDB's default (1 GB)
+# lets its RSS grow with the data until the cache is full; this bounds it (CARESPACE_DB_CACHE_SIZE).
+DEFAULT_CACHE_SIZE = "512M"
 
 
 def embedded_uri(port: int) -> str:
@@ -125,7 +128,8 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def start(data_dir: Path, *, port: int | None = None, record: bool = True) -> EmbeddedServer:
+def start(data_dir: Path, *, port: int | None = None, record: bool = True,
+          cache_size: str = DEFAULT_CACHE_SIZE) -> EmbeddedServer:
     """Start SecantusDB on ``data_dir/db`` and wait until it answers a ping."""
     try:
         import importlib.util
@@ -144,7 +148,7 @@ def start(data_dir: Path, *, port: int | None = None, record: bool = True) -> Em
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", str(port),
-             "--storage-path", str(db_dir), "--log-level", "WARNING"],
+             "--storage-path", str(db_dir), "--log-level", "WARNING", "--cache-size", cache_size],
             stdout=log, stderr=log, stdin=subprocess.DEVNULL,
             # Its own process group: a Ctrl-C in the terminal reaches only us, and we stop it.
             start_new_session=True,
@@ -177,7 +181,8 @@ def _explain_exit(log_path: Path, db_dir: Path, port: int) -> str:
 
 
 @contextlib.contextmanager
-def database_for_command(data_dir: Path, mongodb_uri: str | None) -> Iterator[tuple[str, bool]]:
+def database_for_command(data_dir: Path, mongodb_uri: str | None,
+                         cache_size: str = DEFAULT_CACHE_SIZE) -> Iterator[tuple[str, bool]]:
     """Yield (uri, embedded) for a CLI command: the configured MongoDB, the running
     embedded server of this data dir, or one started for the command's duration."""
     if mongodb_uri:
@@ -187,7 +192,7 @@ def database_for_command(data_dir: Path, mongodb_uri: str | None) -> Iterator[tu
     if uri:
         yield uri, True
         return
-    server = start(data_dir, record=False)
+    server = start(data_dir, record=False, cache_size=cache_size)
     try:
         yield server.uri, True
     finally:

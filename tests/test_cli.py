@@ -142,3 +142,12 @@ def test_reimporting_a_deleted_id_continues_its_version_line(serve: Serve, tmp_p
         history = client.get("/Patient/reimported/_history").json()
         assert [e["request"]["method"] for e in history["entry"]] == ["PUT", "DELETE", "POST"]  # newest first
         assert client.get("/Patient/reimported/_history/3").json()["gender"] == "female"
+
+
+def test_an_invalid_setting_is_named_not_a_traceback(tmp_path: Path) -> None:
+    env = {**_env(), "CARESPACE_DB_CACHE_SIZE": "plenty"}
+    result = subprocess.run([*CARESPACE, "token", "--scope", "system/*.rs", "--data-dir", str(tmp_path)],
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "CARESPACE_DB_CACHE_SIZE" in result.stderr and "Traceback" not in result.stderr
+    assert not result.stdout

@@ -19,6 +19,9 @@ from fhir_server.resources.search.scope import SearchScope
 from fhir_server.smart.scopes import ScopeGrant
 
 INTERACTION_NAMES = {"c": "create", "r": "read", "u": "update", "d": "delete", "s": "search"}
+#: The records a delegate's access rests on. Only the portal's Manage users (the patient, and
+#: the invitee accepting) changes them, so that every grant stays listed and revocable.
+GRANT_RECORDS = frozenset({"Consent", "RelatedPerson"})
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,11 @@ def check_interaction(caller: Caller, resource_type: str, interaction: str) -> N
     nobody updates or deletes an AuditEvent, and patient-side callers do not write them."""
     if resource_type == "AuditEvent" and (interaction in "ud" or (interaction == "c" and caller.patients is not None)):
         raise forbidden("AuditEvents are an append-only record written by the server; they cannot be changed.")
+    if resource_type in GRANT_RECORDS and interaction in "cud" and caller.patients is not None and caller.client_id:
+        # An app with a patient's or a delegate's token: a delegate must not be able to delete
+        # or rewrite what her own access rests on, and no app changes who may see the record.
+        raise forbidden(f"{resource_type} resources record who may see this patient's record; they are managed "
+                        "in the portal's Manage users, not through an app.")
     if not _grants_for(caller, resource_type, interaction):
         raise forbidden(
             f"The token's scopes do not allow {INTERACTION_NAMES[interaction]} on {resource_type}.")

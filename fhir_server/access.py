@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fhir_server.resources.errors import FhirError, forbidden, not_found
-from fhir_server.resources.search.compartment import PATIENT_COMPARTMENT
+from fhir_server.resources.search.compartment import REFERENCE_DATA, visible_to
 from fhir_server.resources.search.scope import SearchScope
 from fhir_server.smart.scopes import ScopeGrant
 
@@ -121,15 +121,13 @@ def check_resource(caller: Caller, resource_type: str, resource_id: str,
     check_interaction(caller, resource_type, interaction)
     if caller.patients is None:
         return
-    if compartments and not caller.patients.intersection(compartments):
-        raise not_found(resource_type, resource_id)
-    if not compartments and resource_type in PATIENT_COMPARTMENT:
-        # A patient-data type that names no patient (e.g. a Binary without securityContext):
-        # nobody's compartment, so not this caller's either.
-        raise not_found(resource_type, resource_id)
-    if not compartments and interaction in "cud":
+    if not compartments and resource_type in REFERENCE_DATA and interaction in "cud":
         raise forbidden(f"A patient-scoped caller cannot {INTERACTION_NAMES[interaction]} "
                         f"{resource_type}, which belongs to no patient.")
+    if not visible_to(caller.patients, resource_type, compartments):
+        # Another patient's data, or a patient-data type that names no patient (e.g. a Binary
+        # without securityContext, a Task without ``for``): nobody's, so not this caller's.
+        raise not_found(resource_type, resource_id)
 
 
 def check_write(caller: Caller, resource_type: str, compartments: list[str], interaction: str) -> None:

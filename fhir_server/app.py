@@ -17,6 +17,7 @@ from fhir_server.cors import ApiCors
 from fhir_server.demo import load_demo_practice
 from fhir_server.resources import http as fhir_http
 from fhir_server.resources.errors import FhirError
+from fhir_server.resources.reindex import upgrade_compartments
 from fhir_server.resources.routes import fhir_router
 from fhir_server.services import build_services
 from fhir_server.smart import install as smart
@@ -33,6 +34,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await build_services(settings)
         app.state.services = services
+        await upgrade_compartments(services.store)
         if settings.demo:
             await load_demo_practice(services.store)
         for hook in app.state.startup_hooks:

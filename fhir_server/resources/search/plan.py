@@ -23,7 +23,7 @@ from typing import Any
 
 from ..errors import FhirError
 from .clauses import RANK_COMP, Clause, compile_clause
-from .compartment import PATIENT_COMPARTMENT
+from .compartment import PATIENT_COMPARTMENT, REFERENCE_DATA
 from .definitions import get_param, params_for
 from .encoding import HIGH
 from .extract import PORTAL_SORTS
@@ -83,6 +83,10 @@ class Plan:
         if scope.patients is not None and rtype in PATIENT_COMPARTMENT:
             comp_ids = scope.patients if comp_ids is None else comp_ids & scope.patients
             comp_exact = True
+        elif scope.patients is not None and rtype not in REFERENCE_DATA:
+            # Patient data outside the definition: only the caller's compartments can hold what it
+            # may see (the residue checks that the resource names no other patient).
+            comp_ids = scope.patients if comp_ids is None else comp_ids & scope.patients
         cpaths = _comp_paths(rtype)
         ref_comp: Clause | None = None
         for c in clauses:

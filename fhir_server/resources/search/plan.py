@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..errors import FhirError
-from .clauses import RANK_COMP, Clause, compile_clause
+from .clauses import RANK_COMP, Clause, bad, compile_clause
 from .compartment import PATIENT_COMPARTMENT, REFERENCE_DATA
 from .definitions import get_param, params_for
 from .encoding import HIGH
@@ -135,7 +135,10 @@ class Plan:
         elif self.driver == "comp" and PORTAL_SORTS.get(self.rtype) == first:
             f[f"idx.srt.{first}"] = {"$lt": k + HIGH} if desc else {"$gte": k}
         elif self.driver is None and first == "_lastUpdated" and k:
-            t = datetime.strptime(k, "%Y-%m-%dT%H:%M:%S.%fZ")
+            try:
+                t = datetime.strptime(k, "%Y-%m-%dT%H:%M:%S.%fZ")
+            except ValueError:
+                raise bad("_cursor", "not a cursor issued by this server") from None
             f["lu"] = {"$lt": t + timedelta(milliseconds=1)} if desc else {"$gte": t}
         return f
 

@@ -3,6 +3,7 @@ the ``$invite`` operation and the pages share (no HTTP here)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -75,3 +76,23 @@ async def send_reset(services: Services, account: Account) -> None:
     token, _ = await links.issue(services.db, links.RESET, account.id, account.email, now)
     url = f"{services.settings.base_url.rstrip('/')}/reset-password?token={token}"
     await mailer(services).send(account.email, "reset", name=account.first_name, link=url)
+
+
+_pending: set[asyncio.Task[None]] = set()
+
+
+def reset_in_background(services: Services, email: str) -> None:
+    """Forgot password: look the email up and mail a link after the page has answered, so that
+    a registered and an unknown email cost the request the same (no timing oracle)."""
+    task = asyncio.create_task(_reset(services, email))
+    _pending.add(task)
+    task.add_done_callback(_pending.discard)
+
+
+async def _reset(services: Services, email: str) -> None:
+    try:
+        account = await accounts.find_by_email(services.db, email)
+        if account:
+            await send_reset(services, account)
+    except Exception:  # nobody is waiting for this answer: log it (never the address)
+        log.exception("a password-reset request could not be completed")

@@ -20,7 +20,8 @@ from urllib.parse import parse_qsl
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from fhir_server.access import Caller, check_resource, check_write, search_scope
+from fhir_server import audit_refusals
+from fhir_server.access import Caller, Refused, check_resource, check_write, search_scope
 from fhir_server.resources import hooks
 from fhir_server.resources import search as search_engine
 from fhir_server.resources.errors import FhirError, bad_request
@@ -316,6 +317,8 @@ class BundleProcessor:
                 return _response(version, 201, self.base)
             return await self._execute(entry, None)
         except FhirError as exc:
+            if isinstance(exc, Refused):
+                await audit_refusals.record(self.services, exc)
             return {"response": {"status": f"{exc.status}", "outcome": exc.outcome()}}
 
 

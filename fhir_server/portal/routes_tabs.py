@@ -62,7 +62,7 @@ async def outbox(request: Request, token: str | None = None) -> Response:
         response = redirect(OUTBOX_PATH)
         set_cookie(response, OUTBOX_COOKIE, expected, secure=settings.secure_cookies, path=OUTBOX_PATH)
         return response
-    if not hmac.compare_digest(request.cookies.get(OUTBOX_COOKIE, ""), expected):
+    if not hmac.compare_digest(request.cookies.get(OUTBOX_COOKIE, "").encode(), expected.encode()):
         raise HTTPException(403, NO_OUTBOX_KEY)
     cursor = services_of(request).db[mail.OUTBOX].find({}, sort=[("created", -1)], limit=50)
     messages = [{**m, "body": _linkify(m["text"])} async for m in cursor]

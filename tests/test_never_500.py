@@ -118,6 +118,14 @@ def searches(draw: st.DrawFn) -> tuple[str, list[tuple[str, str]]]:
     return rtype, params
 
 
+def as_json(body: bytes) -> Any:
+    """The body as a value to embed in a Bundle (None when this client cannot parse it)."""
+    try:
+        return json.loads(body) if body[:1] == b"{" and len(body) < 100_000 else None
+    except ValueError:  # e.g. more than 4,300 digits: the server's answer to that is tested raw
+        return None
+
+
 def b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).decode()
 
@@ -137,9 +145,10 @@ FORM_TEXT = st.one_of(st.none(), ODD_TEXT, st.sampled_from(["2024-02-30", "1899-
 # -- fixtures -----------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def portal(server: Any, admin: httpx.Client, mongo: Any) -> Iterator[httpx.Client]:
+def portal(server: Any, mongo: Any) -> Iterator[httpx.Client]:
     """A signed-in patient of its own (never a demo account: other tests rely on those)."""
-    who = member(admin, mongo[server.settings.database_name], given="Fuzz")
+    with server.client() as practice:
+        who = member(practice, mongo[server.settings.database_name], given="Fuzz")
     client = httpx.Client(base_url=server.url, timeout=60)
     login = client.post("/login", data={"email": who.person.email, "password": PASSWORD,
                                         "birth_date": who.person.birth_date, "csrf_token": csrf(client, "/login")})
@@ -175,8 +184,7 @@ def test_fhir_bodies_of_every_type(server: Any, capsys: pytest.CaptureFixture[st
             elif how == "VALIDATE":
                 response = api.post(f"/{rtype}/$validate", content=body, headers=headers)
             else:
-                entry = {"request": {"method": "POST", "url": rtype}, "resource": json.loads(body or b"null")
-                         if body[:1] == b"{" and len(body) < 100_000 else None}
+                entry = {"request": {"method": "POST", "url": rtype}, "resource": as_json(body)}
                 bundle = {"resourceType": "Bundle", "type": "batch", "entry": [entry]}
                 response = api.post("", content=json.dumps(bundle, allow_nan=True).encode(),
                                     headers={"Content-Type": "application/fhir+json"})

@@ -3,7 +3,6 @@ the ``$invite`` operation and the pages share (no HTTP here)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -78,18 +77,10 @@ async def send_reset(services: Services, account: Account) -> None:
     await mailer(services).send(account.email, "reset", name=account.first_name, link=url)
 
 
-_pending: set[asyncio.Task[None]] = set()
-
-
-def reset_in_background(services: Services, email: str) -> None:
-    """Forgot password: look the email up and mail a link after the page has answered, so that
-    a registered and an unknown email cost the request the same (no timing oracle)."""
-    task = asyncio.create_task(_reset(services, email))
-    _pending.add(task)
-    task.add_done_callback(_pending.discard)
-
-
-async def _reset(services: Services, email: str) -> None:
+async def reset_after_answer(services: Services, email: str) -> None:
+    """Forgot password, run after the page has been sent (a background task of the response):
+    look the email up and mail a link, so that a registered and an unknown email cost the
+    request the same and its answer time tells nothing (no timing oracle)."""
     try:
         account = await accounts.find_by_email(services.db, email)
         if account:

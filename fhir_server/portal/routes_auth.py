@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.background import BackgroundTask
 
 from fhir_server.portal import accounts, csrf, invites, links, lockout, passwords, sessions
 from fhir_server.portal.accounts import EmailInUse
@@ -204,8 +205,10 @@ async def forgot(request: Request, email: Annotated[str, Form()] = "") -> Respon
     if "@" not in email:
         return render(request, "auth/forgot.html", status=400, form={"email": email},
                       error="Please enter the email address you use to sign in.")
-    invites.reset_in_background(services, email)  # the same work, registered or not
-    return render(request, "auth/forgot_sent.html", email=email.strip())
+    response = render(request, "auth/forgot_sent.html", email=email.strip())
+    # The same answer at once for every address; the lookup and the mail run once it is sent.
+    response.background = BackgroundTask(invites.reset_after_answer, services, email)
+    return response
 
 
 @router.get("/reset-password")

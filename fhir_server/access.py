@@ -14,11 +14,33 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fhir_server.resources.errors import FhirError, forbidden, not_found
-from fhir_server.resources.search.compartment import PATIENT_COMPARTMENT
+from fhir_server.resources.search.compartment import REFERENCE_DATA, visible_to
 from fhir_server.resources.search.scope import SearchScope
 from fhir_server.smart.scopes import ScopeGrant
 
 INTERACTION_NAMES = {"c": "create", "r": "read", "u": "update", "d": "delete", "s": "search"}
+#: The records a delegate's access rests on. Only the portal's Manage users (the patient, and
+#: the invitee accepting) changes them, so that every grant stays listed and revocable.
+GRANT_RECORDS = frozenset({"Consent", "RelatedPerson"})
+
+
+class Refused(FhirError):
+    """A refusal by the one door, carrying who asked and what, so that it is audited
+    (``fhir_server.audit_refusals``). ``serious``: an attempt on another patient's data or on
+    the records access rests on; otherwise a scope the token does not have."""
+
+    def __init__(self, error: FhirError, caller: Caller, resource_type: str, resource_id: str | None,
+                 interaction: str, *, serious: bool) -> None:
+        super().__init__(error.status, error.code, error.diagnostics, error.expression, error.headers)
+        self.caller = caller
+        self.resource_type = resource_type
+        self.resource_id = resource_id
+        self.interaction = interaction
+        self.serious = serious
+
+    @property
+    def what(self) -> str:
+        return f"{self.resource_type}/{self.resource_id}" if self.resource_id else self.resource_type
 
 
 @dataclass(frozen=True)
@@ -51,17 +73,25 @@ def check_interaction(caller: Caller, resource_type: str, interaction: str) -> N
     """403 when no scope allows this interaction on this type. The audit trail is append-only:
     nobody updates or deletes an AuditEvent, and patient-side callers do not write them."""
     if resource_type == "AuditEvent" and (interaction in "ud" or (interaction == "c" and caller.patients is not None)):
-        raise forbidden("AuditEvents are an append-only record written by the server; they cannot be changed.")
+        raise Refused(forbidden("AuditEvents are an append-only record written by the server; they cannot be "
+                                "changed."), caller, resource_type, None, interaction, serious=True)
+    if resource_type in GRANT_RECORDS and interaction in "cud" and caller.patients is not None and caller.client_id:
+        # An app with a patient's or a delegate's token: a delegate must not be able to delete
+        # or rewrite what her own access rests on, and no app changes who may see the record.
+        raise Refused(forbidden(f"{resource_type} resources record who may see this patient's record; they are "
+                                "managed in the portal's Manage users, not through an app."),
+                      caller, resource_type, None, interaction, serious=True)
     if not _grants_for(caller, resource_type, interaction):
-        raise forbidden(
-            f"The token's scopes do not allow {INTERACTION_NAMES[interaction]} on {resource_type}.")
+        raise Refused(forbidden(f"The token's scopes do not allow {INTERACTION_NAMES[interaction]} on "
+                                f"{resource_type}."), caller, resource_type, None, interaction, serious=False)
 
 
 def search_scope(caller: Caller, resource_type: str, interaction: str = "s") -> SearchScope:
     """The filter every read and search of this caller runs inside (applied in the query)."""
     grants = _grants_for(caller, resource_type, interaction)
     if not grants:
-        raise forbidden(f"The token's scopes do not allow search on {resource_type}.")
+        raise Refused(forbidden(f"The token's scopes do not allow search on {resource_type}."),
+                      caller, resource_type, None, interaction, serious=False)
     # Restrictions of every granted type, not only this one: _include and _revinclude bring in others.
     types = sorted({resource_type} | {g.resource_type for g in caller.grants if g.resource_type != "*"})
     return SearchScope(patients=caller.patients, restrictions=_restrictions(caller, types, interaction),
@@ -113,15 +143,15 @@ def check_resource(caller: Caller, resource_type: str, resource_id: str,
     check_interaction(caller, resource_type, interaction)
     if caller.patients is None:
         return
-    if compartments and not caller.patients.intersection(compartments):
-        raise not_found(resource_type, resource_id)
-    if not compartments and resource_type in PATIENT_COMPARTMENT:
-        # A patient-data type that names no patient (e.g. a Binary without securityContext):
-        # nobody's compartment, so not this caller's either.
-        raise not_found(resource_type, resource_id)
-    if not compartments and interaction in "cud":
-        raise forbidden(f"A patient-scoped caller cannot {INTERACTION_NAMES[interaction]} "
-                        f"{resource_type}, which belongs to no patient.")
+    if not compartments and resource_type in REFERENCE_DATA and interaction in "cud":
+        raise Refused(forbidden(f"A patient-scoped caller cannot {INTERACTION_NAMES[interaction]} "
+                                f"{resource_type}, which belongs to no patient."),
+                      caller, resource_type, resource_id, interaction, serious=False)
+    if not visible_to(caller.patients, resource_type, compartments):
+        # Another patient's data, or a patient-data type that names no patient (e.g. a Binary
+        # without securityContext, a Task without ``for``): nobody's, so not this caller's.
+        raise Refused(not_found(resource_type, resource_id), caller, resource_type, resource_id, interaction,
+                      serious=True)
 
 
 def check_write(caller: Caller, resource_type: str, compartments: list[str], interaction: str) -> None:
@@ -130,8 +160,10 @@ def check_write(caller: Caller, resource_type: str, compartments: list[str], int
     if caller.patients is None:
         return
     if not compartments:
-        raise forbidden(f"A patient-scoped caller cannot write {resource_type}, which belongs to no patient.")
+        raise Refused(forbidden(f"A patient-scoped caller cannot write {resource_type}, which belongs to no "
+                                "patient."), caller, resource_type, None, interaction, serious=False)
     outside = set(compartments) - caller.patients
     if outside:
-        raise FhirError(403, "forbidden",
-                        f"The resource refers to patient(s) outside this token's access: {', '.join(sorted(outside))}.")
+        raise Refused(forbidden("The resource refers to patient(s) outside this token's access: "
+                                f"{', '.join(sorted(outside))}."), caller, resource_type, None, interaction,
+                      serious=True)

@@ -11,12 +11,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from fhir_server import portal
+from fhir_server import audit_refusals, portal
+from fhir_server.access import Refused
 from fhir_server.config import Settings
 from fhir_server.cors import ApiCors
 from fhir_server.demo import load_demo_practice
 from fhir_server.resources import http as fhir_http
 from fhir_server.resources.errors import FhirError
+from fhir_server.resources.reindex import upgrade_compartments
 from fhir_server.resources.routes import fhir_router
 from fhir_server.services import build_services
 from fhir_server.smart import install as smart
@@ -33,6 +35,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await build_services(settings)
         app.state.services = services
+        await upgrade_compartments(services.store)
         if settings.demo:
             await load_demo_practice(services.store)
         for hook in app.state.startup_hooks:
@@ -54,6 +57,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(fhir_router(*getattr(app.state, "fhir_routers", [])))
 
     async def on_fhir_error(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, Refused):  # the one door said no: that leaves a trace too
+            await audit_refusals.record(app.state.services, exc)
         if _is_api(request):
             return await fhir_http.handle_fhir_error(request, exc)
         assert isinstance(exc, FhirError)

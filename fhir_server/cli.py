@@ -107,7 +107,8 @@ def _announce(settings: Settings) -> None:
 
         lines += ["\nDemo sign-in accounts:", accounts_table()]
         if not settings.smtp_url:
-            lines.append(f"\nMail goes to the outbox: {settings.base_url}/dev/outbox")
+            lines.append(f"\nMail goes to the outbox (this link carries its secret, new at each start):\n"
+                         f"    {settings.outbox_link}")
     print("\n".join(lines), flush=True)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 from pydantic import AliasChoices, Field
@@ -83,3 +84,11 @@ class Settings(BaseSettings):
 
     # Set by ``serve`` when it started the embedded database (it wants retryWrites=false).
     embedded_db: bool = False
+    # The demo outbox's secret: new at every start, printed by ``serve --demo`` as a link (the
+    # outbox shows reset links and Send Record keys, so reaching the port is not enough).
+    outbox_token: str = Field(default_factory=lambda: secrets.token_urlsafe(24), exclude=True,
+                              validation_alias="CARESPACE_OUTBOX_TOKEN")
+
+    @property
+    def outbox_link(self) -> str:
+        return f"{self.base_url.rstrip('/')}/dev/outbox?token={self.outbox_token}"

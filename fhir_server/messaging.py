@@ -37,14 +37,12 @@ async def check_communication(services: Services, caller: Caller, resource: dict
     if caller.patients is None:
         return
     base = services.settings.fhir_base
-    if interaction == "c":
-        yours = {f"Patient/{p}" for p in caller.patients} | ({caller.fhir_user} if caller.fhir_user else set())
-        sender = threads.sender_of(resource, base)
-        if sender and sender not in yours:
-            raise _refuse(422, "business-rule", "A message written with this access must be sent as "
-                          f"{' or '.join(sorted(yours))}, not {sender}.", "Communication.sender")
-    if interaction == "u":
-        await _only_read_receipts(services, resource)
+    current = await services.store.find_current("Communication", str(resource.get("id", ""))) \
+        if interaction == "u" else None
+    if current is not None and current.resource is not None and not threads.is_patient_side(current.resource, base):
+        _only_read_receipts(current.resource, resource)
+    else:
+        _sent_as_yourself(caller, resource, base)
     for parent_id in threads.parent_ids(resource, base):
         original = await services.store.find_current("Communication", parent_id) if "/" not in parent_id else None
         compartments = patient_compartments(original.resource, base) if original and original.resource else []
@@ -63,17 +61,24 @@ async def check_communication(services: Services, caller: Caller, resource: dict
 READ_RECEIPT_FIELDS = ("meta", "received", "text")
 
 
-async def _only_read_receipts(services: Services, resource: dict[str, Any]) -> None:
-    current = await services.store.find_current("Communication", str(resource.get("id", "")))
-    if current is None or current.resource is None:
-        return
-    if threads.is_patient_side(current.resource, services.settings.fhir_base):
-        return
+def _sent_as_yourself(caller: Caller, resource: dict[str, Any], base: str) -> None:
+    """A patient-side message names its writer as the sender: the patient, or the person acting
+    for them. A display name alone ("Dr. …") would pass for the care team in the inbox."""
+    assert caller.patients is not None
+    yours = {f"Patient/{p}" for p in caller.patients} | ({caller.fhir_user} if caller.fhir_user else set())
+    sender = threads.sender_of(resource, base)
+    if sender not in yours:
+        said = f"not {sender}" if sender else "and a sender display alone is not enough"
+        raise _refuse(422, "business-rule", "A message written with this access must be sent as "
+                      f"{' or '.join(sorted(yours))} (Communication.sender.reference), {said}.",
+                      "Communication.sender")
 
+
+def _only_read_receipts(current: dict[str, Any], resource: dict[str, Any]) -> None:
     def content(message: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in message.items() if k not in READ_RECEIPT_FIELDS}
 
-    if content(current.resource) != content(resource):
+    if content(current) != content(resource):
         raise _refuse(422, "business-rule", "A message from the care team can only be marked as read "
                       "(Communication.received) with this access.", "Communication")
 

@@ -41,7 +41,7 @@ class RunningServer:
     def token(self, scope: str = "system/*.cruds", **claims: object) -> str:
         key = keys.load_or_create(self.settings.data_dir)
         token, _ = issue_access_token(key, issuer=self.settings.base_url, audience=self.settings.fhir_base,
-                                      subject=str(claims.pop("sub", "test-admin")), scope=scope, ttl=600,
+                                      subject=str(claims.pop("sub", "test-admin")), scope=scope, ttl=3 * 3600,
                                       extra={"client_id": "tests", **claims})
         return token
 

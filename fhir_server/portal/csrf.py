@@ -42,6 +42,7 @@ async def verify(request: Request) -> None:
     expected = request.cookies.get(COOKIE)
     form = await request.form()
     sent = form.get(FIELD)
-    if not expected or not isinstance(sent, str) or not secrets.compare_digest(sent, expected):
+    # Compared as bytes: compare_digest refuses non-ASCII str (a 500 on a crafted token).
+    if not expected or not isinstance(sent, str) or not secrets.compare_digest(sent.encode(), expected.encode()):
         raise HTTPException(403, "This form has expired or did not come from this site. "
                                  "Please go back, reload the page and try again.")

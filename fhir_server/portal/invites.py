@@ -75,3 +75,15 @@ async def send_reset(services: Services, account: Account) -> None:
     token, _ = await links.issue(services.db, links.RESET, account.id, account.email, now)
     url = f"{services.settings.base_url.rstrip('/')}/reset-password?token={token}"
     await mailer(services).send(account.email, "reset", name=account.first_name, link=url)
+
+
+async def reset_after_answer(services: Services, email: str) -> None:
+    """Forgot password, run after the page has been sent (a background task of the response):
+    look the email up and mail a link, so that a registered and an unknown email cost the
+    request the same and its answer time tells nothing (no timing oracle)."""
+    try:
+        account = await accounts.find_by_email(services.db, email)
+        if account:
+            await send_reset(services, account)
+    except Exception:  # nobody is waiting for this answer: log it (never the address)
+        log.exception("a password-reset request could not be completed")

@@ -7,11 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.background import BackgroundTask
 
-from fhir_server.portal import accounts, csrf, links, lockout, passwords, sessions
+from fhir_server.portal import accounts, csrf, invites, links, lockout, passwords, sessions
 from fhir_server.portal.accounts import EmailInUse
 from fhir_server.portal.delegates import accept as delegate_accept
-from fhir_server.portal.invites import display_name, mailer, send_reset
+from fhir_server.portal.invites import display_name, mailer
 from fhir_server.portal.pages import render
 from fhir_server.portal.passwords import RULE_TEXT, RULES
 from fhir_server.portal.sessions import current_account, safe_next, services_of
@@ -204,10 +205,10 @@ async def forgot(request: Request, email: Annotated[str, Form()] = "") -> Respon
     if "@" not in email:
         return render(request, "auth/forgot.html", status=400, form={"email": email},
                       error="Please enter the email address you use to sign in.")
-    account = await accounts.find_by_email(services.db, email)
-    if account:
-        await send_reset(services, account)
-    return render(request, "auth/forgot_sent.html", email=email.strip())
+    response = render(request, "auth/forgot_sent.html", email=email.strip())
+    # The same answer at once for every address; the lookup and the mail run once it is sent.
+    response.background = BackgroundTask(invites.reset_after_answer, services, email)
+    return response
 
 
 @router.get("/reset-password")

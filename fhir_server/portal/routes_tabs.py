@@ -3,6 +3,8 @@ The other tabs and menu pages live in their own rooms (health, messages, delegat
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 
 from fastapi import APIRouter, HTTPException, Request
@@ -11,7 +13,8 @@ from markupsafe import Markup, escape
 
 from fhir_server import mail
 from fhir_server.portal.pages import render
-from fhir_server.portal.sessions import SignedIn, services_of
+from fhir_server.portal.routes_auth import redirect
+from fhir_server.portal.sessions import SignedIn, services_of, set_cookie
 
 router = APIRouter()
 
@@ -33,12 +36,37 @@ def _linkify(text: str) -> Markup:
     return out + escape(text[last:])
 
 
-@router.get("/dev/outbox")
-async def outbox(request: Request) -> Response:
-    """The mail that would have been sent: only in demo mode without SMTP."""
+OUTBOX_COOKIE = "carespace_outbox"
+OUTBOX_PATH = "/dev/outbox"
+NO_OUTBOX_KEY = ("The outbox needs the link that `carespace serve --demo` printed when it started "
+                 "(…/dev/outbox?token=…). Open that link.")
+
+
+def _outbox_pass(token: str) -> str:
+    """What the outbox cookie holds: derived from the secret, never the secret itself."""
+    return hashlib.sha256(f"carespace-outbox:{token}".encode()).hexdigest()
+
+
+@router.get(OUTBOX_PATH)
+async def outbox(request: Request, token: str | None = None) -> Response:
+    """The mail that would have been sent: only in demo mode without SMTP, and only for whoever
+    holds the secret ``serve --demo`` printed (as Jupyter's token link). The link's token is swapped
+    for a cookie at once, so it stays out of the address bar, the history and Referer headers."""
     settings = services_of(request).settings
     if not settings.demo or settings.smtp_url:
         raise HTTPException(404, "Not Found")
+    expected = _outbox_pass(settings.outbox_token)
+    if token is not None:
+        if not hmac.compare_digest(_outbox_pass(token), expected):
+            raise HTTPException(403, NO_OUTBOX_KEY)
+        response = redirect(OUTBOX_PATH)
+        set_cookie(response, OUTBOX_COOKIE, expected, secure=settings.secure_cookies, path=OUTBOX_PATH)
+        return response
+    if not hmac.compare_digest(request.cookies.get(OUTBOX_COOKIE, "").encode(), expected.encode()):
+        raise HTTPException(403, NO_OUTBOX_KEY)
     cursor = services_of(request).db[mail.OUTBOX].find({}, sort=[("created", -1)], limit=50)
     messages = [{**m, "body": _linkify(m["text"])} async for m in cursor]
-    return render(request, "dev/outbox.html", messages=messages)
+    response = render(request, "dev/outbox.html", messages=messages)
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    return response

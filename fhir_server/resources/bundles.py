@@ -20,11 +20,13 @@ from urllib.parse import parse_qsl
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from fhir_server.access import Caller, check_resource, check_write, search_scope
+from fhir_server import audit_refusals
+from fhir_server.access import Caller, Refused, check_resource, check_write, search_scope
 from fhir_server.resources import hooks
 from fhir_server.resources import search as search_engine
 from fhir_server.resources.errors import FhirError, bad_request
 from fhir_server.resources.patch import JSON_PATCH, apply_patch, patch_from_binary
+from fhir_server.resources.reading import read_visible
 from fhir_server.resources.search import patient_compartments
 from fhir_server.resources.store import Version, instant
 from fhir_server.resources.validation import check_id, check_type, validate
@@ -291,10 +293,10 @@ class BundleProcessor:
         parts = path.split("/")
         check_type(parts[0])
         if len(parts) == 2:
-            version = await self.services.store.read(parts[0], parts[1])
+            # 404, never 410, for what the caller could not have seen (as a direct read answers).
+            version = await read_visible(self.services, self.caller, parts[0], parts[1])
             assert version.resource is not None
             compartments = patient_compartments(version.resource, self.base)
-            check_resource(self.caller, parts[0], parts[1], compartments, "r")
             self.touched_patients.update(compartments)
             return {"resource": version.resource, "response": {"status": "200 OK", "etag": version.etag}}
         bundle = await search_engine.search(self.services.db.db, parts[0], parse_qsl(query, keep_blank_values=True),
@@ -315,6 +317,8 @@ class BundleProcessor:
                 return _response(version, 201, self.base)
             return await self._execute(entry, None)
         except FhirError as exc:
+            if isinstance(exc, Refused):
+                await audit_refusals.record(self.services, exc)
             return {"response": {"status": f"{exc.status}", "outcome": exc.outcome()}}
 
 

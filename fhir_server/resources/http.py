@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from fhir_server import safe_json
 from fhir_server.resources.errors import FhirError, bad_request, operation_outcome
 from fhir_server.resources.store import Version
 
@@ -50,8 +51,8 @@ async def read_json(request: Request, max_bytes: int, *, allowed: set[str] | Non
         if len(body) > max_bytes:
             raise FhirError(413, "too-costly", f"The body is larger than the {max_bytes // (1024 * 1024)} MiB limit.")
     try:
-        return json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return safe_json.loads(body)
+    except safe_json.BadJson as exc:
         raise FhirError(400, "structure", f"The body is not valid JSON: {exc}.") from None
 
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from typing import Any
 
 import jsonpatch
 
+from fhir_server import safe_json
 from fhir_server.resources.errors import FhirError, bad_request
 
 JSON_PATCH = "application/json-patch+json"
@@ -56,8 +56,8 @@ def patch_from_binary(binary: Any) -> list[Any]:
     if str(binary.get("contentType", "")).split(";")[0].strip() != JSON_PATCH:
         raise bad_request("the PATCH entry's Binary must have contentType application/json-patch+json")
     try:
-        operations = json.loads(base64.b64decode(str(binary.get("data", "")), validate=True))
-    except (binascii.Error, ValueError):
+        operations = safe_json.loads(base64.b64decode(str(binary.get("data", "")), validate=True))
+    except (binascii.Error, ValueError):  # BadJson is a ValueError
         raise bad_request("the PATCH entry's Binary data is not base64 JSON") from None
     if not isinstance(operations, list):
         raise bad_request("the PATCH entry's JSON Patch is not a list of operations")

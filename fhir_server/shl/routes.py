@@ -9,12 +9,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from fhir_server import safe_json
 from fhir_server.portal.pages import render
 from fhir_server.portal.sessions import services_of
 from fhir_server.shl import links
@@ -34,8 +34,8 @@ def _bad_request(message: str) -> JSONResponse:
 @router.post("/shl/manifest/{manifest_id}")
 async def manifest(manifest_id: str, request: Request) -> Response:
     try:
-        body = json.loads(await request.body() or b"{}")
-    except ValueError:
+        body = safe_json.loads(await request.body() or b"{}")
+    except safe_json.BadJson:
         return _bad_request("The request body must be JSON.")
     if not isinstance(body, dict):
         return _bad_request("The request body must be a JSON object.")

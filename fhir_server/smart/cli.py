@@ -27,7 +27,8 @@ def _add(args: argparse.Namespace) -> int:
             client, secret = await register_client(services.db, name=args.name, kind=kind,
                                                    redirect_uris=args.redirect_uri, scope=args.scope,
                                                    jwks=jwks, jwks_url=args.jwks_url,
-                                                   launch_url=args.launch_url, description=args.description)
+                                                   launch_url=args.launch_url, description=args.description,
+                                                   resource_server=args.resource_server)
         except ClientError as exc:
             raise StartupError(str(exc)) from None
         out = client.public_view()
@@ -82,6 +83,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     add.add_argument("--launch-url", metavar="URL",
                      help="the app's SMART launch URL: patients can open it from the portal's Apps page")
     add.add_argument("--description", metavar="TEXT", help="one line about the app, shown on the Apps page")
+    add.add_argument("--resource-server", action="store_true",
+                     help="may introspect tokens issued to other clients (an API gateway, a resource server)")
     add.set_defaults(func=_add)
 
     lst = actions.add_parser("list", parents=[common], help="list registered clients")

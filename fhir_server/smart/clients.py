@@ -43,6 +43,9 @@ class Client:
     jwks_url: str | None = None
     launch_url: str | None = None  # SMART EHR launch: opened from the portal's Apps page
     description: str | None = None
+    # A resource server (an API gateway, another FHIR front end) may introspect tokens issued to
+    # other clients; any other client learns only about its own tokens.
+    resource_server: bool = False
 
     @property
     def is_public(self) -> bool:
@@ -77,13 +80,15 @@ def _from_doc(doc: dict[str, Any]) -> Client:
     return Client(client_id=doc["_id"], name=doc["name"], kind=doc["kind"],
                   redirect_uris=list(doc.get("redirect_uris", [])), scope=doc.get("scope"),
                   secret_hash=doc.get("secret_hash"), jwks=doc.get("jwks"), jwks_url=doc.get("jwks_url"),
-                  launch_url=doc.get("launch_url"), description=doc.get("description"))
+                  launch_url=doc.get("launch_url"), description=doc.get("description"),
+                  resource_server=bool(doc.get("resource_server")))
 
 
 async def register_client(db: Database, *, name: str, kind: str, redirect_uris: list[str] | None = None,
                           scope: str | None = None, jwks: dict[str, Any] | None = None,
                           jwks_url: str | None = None, launch_url: str | None = None,
-                          description: str | None = None) -> tuple[Client, str | None]:
+                          description: str | None = None, resource_server: bool = False
+                          ) -> tuple[Client, str | None]:
     """Store a client; returns it and, for a symmetric confidential client, its secret (shown once)."""
     redirect_uris = list(redirect_uris or [])
     if kind not in KINDS:
@@ -98,6 +103,8 @@ async def register_client(db: Database, *, name: str, kind: str, redirect_uris: 
             raise ClientError("A back-end client cannot be launched from the portal; --launch-url is for apps.")
         if not launch_url.startswith(("https://", "http://")) or "#" in launch_url:
             raise ClientError(f"'{launch_url}' is not an absolute http(s) launch URL without a fragment.")
+    if resource_server and kind == "public":
+        raise ClientError("A resource server must authenticate: register it as --confidential or --backend.")
     if kind == "backend" and not (jwks or jwks_url):
         raise ClientError("A back-end client needs a JWK Set (--jwks FILE) or a --jwks-url.")
     if jwks is not None and not isinstance(jwks.get("keys"), list):
@@ -118,8 +125,8 @@ async def register_client(db: Database, *, name: str, kind: str, redirect_uris: 
         secret_hash = hash_secret(secret)
     client = Client(client_id=secrets.token_urlsafe(16), name=name, kind=kind, redirect_uris=redirect_uris,
                     scope=scope, secret_hash=secret_hash, jwks=jwks, jwks_url=jwks_url, launch_url=launch_url,
-                    description=(description or "").strip() or None)
-    doc = {k: v for k, v in asdict(client).items() if v is not None}
+                    description=(description or "").strip() or None, resource_server=resource_server)
+    doc = {k: v for k, v in asdict(client).items() if v is not None and v is not False}
     doc["_id"] = doc.pop("client_id")
     doc["created"] = datetime.now(UTC)
     await db[CLIENTS].insert_one(doc)

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from fhir_server import safe_json
 from fhir_server.services import Services
 from fhir_server.smart import signin, store
 from fhir_server.smart.errors import NO_STORE, AccessDenied, InvalidRequest, InvalidToken
@@ -54,7 +55,12 @@ async def _creator(request: Request, services: Services, patient: str) -> str:
 async def launch(request: Request) -> JSONResponse:
     services: Services = request.app.state.services
     if request.headers.get("content-type", "").startswith("application/json"):
-        body = await request.json()
+        try:
+            body = safe_json.loads(await request.body())
+        except safe_json.BadJson as exc:
+            raise InvalidRequest(f"The body is not valid JSON: {exc}.") from None
+        if not isinstance(body, dict):
+            raise InvalidRequest("The body must be a JSON object.")
     else:
         body = dict(await request.form())
     patient = str(body.get("patient") or "")

@@ -71,11 +71,33 @@ async def _search_all(services: Services, caller: Caller, resource_type: str,
             return found
 
 
+async def _account_grants(services: Services, patient_id: str) -> dict[str, tuple[str, str]]:
+    """Consent id -> (RelatedPerson id, account email) of every account holding a grant to this
+    patient (one indexed query): a grant stays listed even if the resources around it change."""
+    found = services.db[ACCOUNTS].find({"related_persons.patient": patient_id},
+                                       projection={"email": 1, "related_persons": 1})
+    return {str(g["consent"]): (str(g.get("related_person") or ""), str(doc.get("email") or ""))
+            async for doc in found for g in doc.get("related_persons") or []
+            if g.get("patient") == patient_id and g.get("consent")}
+
+
+def _actor_display(consent: dict[str, Any]) -> str:
+    for actor in (consent.get("provision") or {}).get("actor") or []:
+        display = (actor.get("reference") or {}).get("display")
+        if display:
+            return str(display)
+    return ""
+
+
 async def list_grants(services: Services, caller: Caller, patient_id: str, *, audited: bool = True) -> list[Grant]:
-    """Everyone with access or a pending invite, oldest first (one audit event when shown on a page)."""
+    """Everyone with access or a pending invite, oldest first (one audit event when shown on a page).
+
+    A Consent an account's access rests on is listed even when its RelatedPerson was deleted or
+    changed, so that the patient can always see and revoke it."""
     consents = await _search_all(services, caller, "Consent", [("patient", patient_id), ("_count", "500")])
     people = {p["id"]: p for p in await _search_all(services, caller, "RelatedPerson",
                                                     [("patient", patient_id), ("_count", "500")])}
+    held = await _account_grants(services, patient_id)
     pending = [c for c in consents if c.get("status") == "proposed"]
     open_links = services.db[links.LINKS].find(
         {"kind": links.INVITE, "state": "open",
@@ -85,17 +107,21 @@ async def list_grants(services: Services, caller: Caller, patient_id: str, *, au
     live = {doc["subject"] async for doc in open_links if doc["expires"] > now}
     grants = []
     for c in sorted(consents, key=lambda c: str(c.get("dateTime", ""))):
-        person = people.get(shapes.actor_of(c) or "")
-        if c.get("status") not in SHOWN or person is None:
+        if c.get("status") not in SHOWN:
             continue
+        person_id, account_email = held.get(c["id"], (shapes.actor_of(c) or "", ""))
+        person = people.get(person_id)
+        if person is None and c["id"] not in held:
+            continue  # not a delegate grant, or an invite whose invitee no longer exists
+        person = person or {}
         status = "active" if c["status"] == "active" else (
-            "invited" if link_subject(person["id"]) in live else "expired")
-        grants.append(Grant(c["id"], person["id"], display_name(person), shapes.email_of(person),
-                            shapes.relationship_label(person), status))
+            "invited" if link_subject(person_id) in live else "expired")
+        grants.append(Grant(c["id"], person_id, display_name(person) or _actor_display(c),
+                            shapes.email_of(person) or account_email, shapes.relationship_label(person), status))
     if audited:
         await audit.record(services.store, caller, "portal", patients=[patient_id],
                            entities=[f"Consent/{g.consent_id}" for g in grants]
-                           + [f"RelatedPerson/{g.person_id}" for g in grants])
+                           + [f"RelatedPerson/{g.person_id}" for g in grants if g.person_id])
     return grants
 
 
@@ -227,7 +253,10 @@ async def revoke(services: Services, caller: Caller, patient_id: str, consent_id
         provision["period"] = {**provision.get("period", {}), "end": now}
     await _update(services, caller, "Consent", consent_id,
                   {"status": "inactive" if grant.status == "active" else "rejected", "provision": provision})
-    await _update(services, caller, "RelatedPerson", grant.person_id, {"active": False})
+    try:
+        await _update(services, caller, "RelatedPerson", grant.person_id or "-", {"active": False})
+    except FhirError:  # deleted or moved by the practice: access rests on the Consent, revoked above
+        log.warning("revoked Consent/%s whose RelatedPerson is no longer this patient's", consent_id)
     # A pending invite's link dies with it; an account drops the grant so no list offers it again.
     await services.db[links.LINKS].delete_many({"kind": links.INVITE, "subject": link_subject(grant.person_id),
                                                 "state": "open"})

@@ -15,6 +15,10 @@ from typing import Any
 
 CATEGORY_SYSTEM = "https://carespace.example.org/message-category"
 PATIENT_SIDE = ("Patient/", "RelatedPerson/")
+# Who the practice writes as. A patient-side writer must name itself as the sender (the write
+# hook refuses anything else), so only these senders are care-team mail in the inbox.
+PRACTICE_SIDE = ("Practitioner/", "PractitionerRole/", "Organization/", "CareTeam/", "HealthcareService/",
+                 "Device/")
 SUBJECT_MAX = 120
 BODY_MAX = 10_000
 
@@ -44,6 +48,11 @@ def recipients_of(comm: dict[str, Any], base_url: str = "") -> list[str]:
 
 def is_patient_side(comm: dict[str, Any], base_url: str = "") -> bool:
     return sender_of(comm, base_url).startswith(PATIENT_SIDE)
+
+
+def is_from_practice(comm: dict[str, Any], base_url: str = "") -> bool:
+    """Sent by the practice: a sender reference to the practice side, not merely a display name."""
+    return sender_of(comm, base_url).startswith(PRACTICE_SIDE)
 
 
 def parent_ids(comm: dict[str, Any], base_url: str = "") -> list[str]:
@@ -100,6 +109,7 @@ class Message:
     unread: bool
     patient_side: bool
     to_patient: bool
+    from_practice: bool
     parent_id: str | None
     resource: dict[str, Any]
 
@@ -107,15 +117,19 @@ class Message:
 def to_message(comm: dict[str, Any], patient_id: str, names: dict[str, str], base_url: str = "") -> Message:
     """``names`` maps ``Type/id`` to a display name, for senders that carry none."""
     sender_ref = sender_of(comm, base_url)
-    sender = (comm.get("sender") or {}).get("display") or names.get(sender_ref) or "Your care team"
     to_patient = f"Patient/{patient_id}" in recipients_of(comm, base_url)
     side = is_patient_side(comm, base_url)
+    practice = is_from_practice(comm, base_url)
+    sender = (comm.get("sender") or {}).get("display") or names.get(sender_ref) or "Your care team"
+    if not side and not practice:
+        sender = "Unknown sender"  # a display alone proves nothing: never shown as the care team
     text = "\n\n".join(str(p["contentString"]) for p in comm.get("payload") or [] if p.get("contentString"))
     parents = parent_ids(comm, base_url)
     return Message(id=str(comm.get("id")), subject=(comm.get("topic") or {}).get("text") or "(no subject)",
                    category=category_label(comm), sender=sender, sent=parse_instant(comm.get("sent")), text=text,
-                   unread=to_patient and not side and not comm.get("received"), patient_side=side,
-                   to_patient=to_patient, parent_id=parents[0] if parents else None, resource=comm)
+                   unread=to_patient and practice and not comm.get("received"), patient_side=side,
+                   to_patient=to_patient, from_practice=practice, parent_id=parents[0] if parents else None,
+                   resource=comm)
 
 
 def _newest_first(messages: list[Message]) -> list[Message]:
@@ -124,7 +138,7 @@ def _newest_first(messages: list[Message]) -> list[Message]:
 
 def inbox(messages: list[Message]) -> list[Message]:
     """What the practice sent to the patient, newest first."""
-    return _newest_first([m for m in messages if m.to_patient and not m.patient_side])
+    return _newest_first([m for m in messages if m.to_patient and m.from_practice])
 
 
 def sent_folder(messages: list[Message]) -> list[Message]:

@@ -17,6 +17,7 @@ from fhir_server.resources.errors import bad_request, forbidden, not_found
 from fhir_server.resources.http import FhirResponse
 from fhir_server.resources.routes.common import audit_access, known_type, read_visible
 from fhir_server.resources.search import patient_compartments
+from fhir_server.resources.search.compartment import visible_to
 from fhir_server.resources.store import Version, instant
 from fhir_server.services import Services
 from fhir_server.smart.bearer import CallerDep, ServicesDep
@@ -86,8 +87,8 @@ async def _history(request: Request, caller: Caller, services: Services,
         if caller.patients is not None:
             # Each version only for those whose record it was in: a result filed to the wrong
             # patient and then corrected stays private to each of them.
-            versions = [v for v in versions
-                        if v.resource is None or caller.patients.intersection(patient_compartments(v.resource, base))]
+            versions = [v for v in versions if v.resource is None
+                        or visible_to(caller.patients, resource_type, patient_compartments(v.resource, base))]
             if not any(v.resource for v in versions):
                 raise not_found(resource_type, resource_id)
         compartments = [c for v in versions if v.resource for c in patient_compartments(v.resource, base)]

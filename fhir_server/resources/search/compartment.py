@@ -7,6 +7,12 @@ resource in that Patient's compartment.  A Patient is in its own compartment
 (``{def}``) and, through ``link``, in the compartment of the Patients it links
 to.  Only references to ``Patient/<id>`` on this server count: relative ones,
 and absolute ones on ``base_url``.
+
+The definition leaves out types that often hold patient data (Task.for,
+Device.patient, a stored Bundle's entries, GuidanceResponse.subject…). A
+resource of a type outside it is in the compartment of every Patient it
+refers to anywhere; one that names no patient is visible to patient-side
+callers only if its type is plain reference data (:data:`REFERENCE_DATA`).
 """
 
 from __future__ import annotations
@@ -90,6 +96,40 @@ PATIENT_COMPARTMENT: dict[str, tuple[str, ...]] = {
 }
 
 
+#: Types that describe the practice, its catalogue and terminology rather than a patient. Outside
+#: these and the CompartmentDefinition, a resource that names no patient is refused to every
+#: patient-side caller: an unknown type is patient data until shown otherwise.
+REFERENCE_DATA = frozenset({
+    "ActivityDefinition", "AdministrableProductDefinition", "CapabilityStatement", "CatalogEntry",
+    "ChargeItemDefinition", "Citation", "ClinicalUseDefinition", "CodeSystem", "CompartmentDefinition",
+    "ConceptMap", "DeviceDefinition", "Endpoint", "EventDefinition", "Evidence", "EvidenceReport",
+    "EvidenceVariable", "ExampleScenario", "GraphDefinition", "HealthcareService", "ImplementationGuide",
+    "Ingredient", "InsurancePlan", "Library", "Location", "ManufacturedItemDefinition", "Measure",
+    "Medication", "MedicationKnowledge", "MedicinalProductDefinition", "MessageDefinition", "NamingSystem",
+    "NutritionProduct", "ObservationDefinition", "OperationDefinition", "Organization",
+    "OrganizationAffiliation", "PackagedProductDefinition", "PlanDefinition", "Practitioner",
+    "PractitionerRole", "Questionnaire", "RegulatedAuthorization", "ResearchDefinition",
+    "ResearchElementDefinition", "ResearchStudy", "SearchParameter", "SpecimenDefinition",
+    "StructureDefinition", "StructureMap", "Substance", "SubstanceDefinition", "SubscriptionTopic",
+    "TerminologyCapabilities", "TestScript", "ValueSet",
+})
+
+
+def visible_to(patients: frozenset[str], resource_type: str, comp: list[str] | None,
+               *, reference_data: bool = True) -> bool:
+    """Whether a patient-side caller with these patients may see a resource with these compartments.
+
+    A type of the CompartmentDefinition: in one of the caller's compartments. Any other type that
+    names patients: only if it names none but the caller's (a Bundle of two patients' data is
+    neither's alone). One that names no patient: only plain reference data.
+    """
+    if not comp:
+        return reference_data and resource_type in REFERENCE_DATA
+    if resource_type in PATIENT_COMPARTMENT:
+        return not patients.isdisjoint(comp)
+    return patients.issuperset(comp)
+
+
 def in_compartment_types() -> frozenset[str]:
     """Resource types that can be in a Patient compartment."""
     return frozenset(PATIENT_COMPARTMENT)
@@ -128,6 +168,8 @@ def patient_compartments(resource: dict, base_url: str | None = None) -> list[st
         pid = patient_id_of(context, base_url) if type(context) is str else None
         if pid:
             found.add(pid)
+    if rtype not in PATIENT_COMPARTMENT:
+        found.update(_patients_named(resource, base_url))
     for segs in _paths(rtype):
         for v in walk(resource, segs):
             if type(v) is dict:
@@ -137,3 +179,23 @@ def patient_compartments(resource: dict, base_url: str | None = None) -> list[st
                     if pid:
                         found.add(pid)
     return sorted(found)
+
+
+def _patients_named(resource: dict, base_url: str | None) -> set[str]:
+    """Every Patient a resource refers to anywhere (contained resources and a Bundle's entries
+    included: their references, ``fullUrl``s and the Patients they carry)."""
+    found: set[str] = set()
+    stack: list[object] = [resource]
+    while stack:  # iterative: a deep resource must not exhaust the interpreter's stack
+        node = stack.pop()
+        if type(node) is dict:
+            for key in ("reference", "fullUrl"):
+                value = node.get(key)
+                if type(value) is str and (pid := patient_id_of(value, base_url)):
+                    found.add(pid)
+            if node is not resource and node.get("resourceType") == "Patient" and type(node.get("id")) is str:
+                found.add(node["id"])
+            stack.extend(v for v in node.values() if type(v) in (dict, list))
+        elif type(node) is list:
+            stack.extend(v for v in node if type(v) in (dict, list))
+    return found

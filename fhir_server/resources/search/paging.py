@@ -25,7 +25,10 @@ def _decode_cursor(value: str) -> dict:
     try:
         raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
         cur = json.loads(raw)
+        # Every part as this server writes it: a forged one must not reach the query as a 500.
         assert isinstance(cur, dict) and {"t", "k", "i", "d"} <= cur.keys()
+        assert isinstance(cur["t"], str) and isinstance(cur["i"], str) and cur["d"] in ("n", "p")
+        assert isinstance(cur["k"], list) and len(cur["k"]) <= 8 and all(isinstance(k, str) for k in cur["k"])
         return cur
     except Exception:
         raise bad("_cursor", "not a cursor issued by this server") from None

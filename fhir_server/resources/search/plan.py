@@ -22,8 +22,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..errors import FhirError
-from .clauses import RANK_COMP, Clause, compile_clause
-from .compartment import PATIENT_COMPARTMENT
+from .clauses import RANK_COMP, Clause, bad, compile_clause
+from .compartment import PATIENT_COMPARTMENT, REFERENCE_DATA
 from .definitions import get_param, params_for
 from .encoding import HIGH
 from .extract import PORTAL_SORTS
@@ -83,6 +83,10 @@ class Plan:
         if scope.patients is not None and rtype in PATIENT_COMPARTMENT:
             comp_ids = scope.patients if comp_ids is None else comp_ids & scope.patients
             comp_exact = True
+        elif scope.patients is not None and rtype not in REFERENCE_DATA:
+            # Patient data outside the definition: only the caller's compartments can hold what it
+            # may see (the residue checks that the resource names no other patient).
+            comp_ids = scope.patients if comp_ids is None else comp_ids & scope.patients
         cpaths = _comp_paths(rtype)
         ref_comp: Clause | None = None
         for c in clauses:
@@ -131,7 +135,10 @@ class Plan:
         elif self.driver == "comp" and PORTAL_SORTS.get(self.rtype) == first:
             f[f"idx.srt.{first}"] = {"$lt": k + HIGH} if desc else {"$gte": k}
         elif self.driver is None and first == "_lastUpdated" and k:
-            t = datetime.strptime(k, "%Y-%m-%dT%H:%M:%S.%fZ")
+            try:
+                t = datetime.strptime(k, "%Y-%m-%dT%H:%M:%S.%fZ")
+            except ValueError:
+                raise bad("_cursor", "not a cursor issued by this server") from None
             f["lu"] = {"$lt": t + timedelta(milliseconds=1)} if desc else {"$gte": t}
         return f
 

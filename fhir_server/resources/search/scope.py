@@ -45,19 +45,15 @@ class SearchScope:
     def comp_allowed(self, resource_type: str, comp: list[str] | None) -> bool:
         """Whether a stored document of this type with these compartments is visible.
 
-        With ``patients`` set, a resource of a type that the Patient
-        CompartmentDefinition lists must be in one of those compartments (an
-        Observation without subject is not visible); a resource of any other
-        type (Practitioner, Organization, Medication, …) is visible only with
-        ``allow_non_compartment``.
+        With ``patients`` set, the rule of :func:`.compartment.visible_to`: patient data only in
+        the caller's compartments, and of what names no patient only plain reference data
+        (Practitioner, Organization, Medication, …), and that only with ``allow_non_compartment``.
         """
         if self.patients is None:
             return True
-        if comp and not self.patients.isdisjoint(comp):
-            return True
-        from .compartment import PATIENT_COMPARTMENT
+        from .compartment import visible_to
 
-        return self.allow_non_compartment and resource_type not in PATIENT_COMPARTMENT
+        return visible_to(self.patients, resource_type, comp, reference_data=self.allow_non_compartment)
 
 
 #: No restriction at all (practice administration, system scopes ``system/*.rs``).

@@ -94,7 +94,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         uvicorn_server.run()
     finally:
         if server:
+            # Last, once requests are done and the services are closed.
             server.stop()
+            logging.getLogger("carespace").info("The embedded database has stopped.")
     return 0
 
 

@@ -15,6 +15,8 @@ from fhir_server import portal
 from fhir_server.config import Settings
 from fhir_server.cors import ApiCors
 from fhir_server.demo import load_demo_practice
+from fhir_server.ops import health, shutdown
+from fhir_server.ops.logs import RequestLog
 from fhir_server.resources import http as fhir_http
 from fhir_server.resources.errors import FhirError
 from fhir_server.resources.routes import fhir_router
@@ -43,12 +45,14 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
+            await shutdown.flush_queued(settings)
             await services.db.close()
 
     app = FastAPI(title="CareSpace", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)
     # Start-up work that other rooms add (e.g. the portal's demo accounts), run after the demo data.
     app.state.startup_hooks = []
+    app.include_router(health.router)
     smart.install(app)
     portal.install(app)
     app.include_router(fhir_router(*getattr(app.state, "fhir_routers", [])))
@@ -87,4 +91,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(Exception, on_unexpected)
     app.add_middleware(ApiCors)
+    app.add_middleware(RequestLog)  # outermost: the request id covers CORS answers too
     return app

@@ -3,12 +3,15 @@ database stops last, and every write the server acknowledged is there after the 
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
+from aiosmtpd.controller import Controller
 from pymongo import MongoClient
 
 from fhir_server.embedded_db import free_port, running_uri
@@ -76,3 +79,39 @@ def test_sigterm_during_a_burst_of_writes_loses_no_acknowledged_write(tmp_path: 
             assert set(acked) <= audited
     finally:
         again.stop()
+
+
+class SlowSmtp:
+    """An SMTP server that takes its time to accept each message (a slow relay)."""
+
+    def __init__(self) -> None:
+        self.received: list[bytes] = []
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        await asyncio.sleep(3)  # before the message itself is sent: a sender that gives up sends nothing
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.received.append(envelope.content)
+        return "250 Message accepted for delivery"
+
+
+def test_sigterm_delivers_the_mail_already_queued(tmp_path: Path) -> None:
+    relay, port = SlowSmtp(), free_port()
+    controller = Controller(relay, hostname="127.0.0.1", port=port)
+    controller.start()
+    serve = Serve(tmp_path / "var", free_port(), environment={"CARESPACE_SMTP_URL": f"smtp://127.0.0.1:{port}"})
+    try:
+        with serve.client() as api:
+            patient = api.post("/Patient", json={"resourceType": "Patient", "birthDate": "1980-05-05",
+                                                 "name": [{"family": "Queued"}]}).json()["id"]
+            invited = api.post(f"/Patient/{patient}/$invite", json={
+                "resourceType": "Parameters", "parameter": [{"name": "email", "valueString": "queued@example.net"}]})
+            assert invited.status_code == 200, invited.text
+        assert relay.received == []  # still on its way when the server is told to stop
+        assert serve.stop() == 0
+        assert len(relay.received) == 1 and b"queued@example.net" in relay.received[0]
+    finally:
+        serve.stop(signal.SIGKILL)
+        controller.stop()

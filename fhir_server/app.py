@@ -15,7 +15,7 @@ from fhir_server import portal
 from fhir_server.config import Settings
 from fhir_server.cors import ApiCors
 from fhir_server.demo import load_demo_practice
-from fhir_server.ops import health, shutdown
+from fhir_server.ops import health, metrics, shutdown
 from fhir_server.ops.logs import RequestLog
 from fhir_server.resources import http as fhir_http
 from fhir_server.resources.errors import FhirError
@@ -53,6 +53,7 @@ def create_app(settings: Settings) -> FastAPI:
     # Start-up work that other rooms add (e.g. the portal's demo accounts), run after the demo data.
     app.state.startup_hooks = []
     app.include_router(health.router)
+    metrics.install(app)
     smart.install(app)
     portal.install(app)
     app.include_router(fhir_router(*getattr(app.state, "fhir_routers", [])))

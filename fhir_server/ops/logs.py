@@ -26,7 +26,7 @@ request_id_var: ContextVar[str | None] = ContextVar("carespace_request_id", defa
 HEADER = "x-request-id"
 _VALID_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 # Fields of the access line, in the order the plain format prints them.
-ACCESS_FIELDS = ("method", "route", "status", "duration_ms", "caller", "client_id")
+QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 def route_template(scope: Scope) -> str:
@@ -83,9 +83,11 @@ class RequestLog:
             fields = {"method": scope["method"], "route": route_template(scope), "status": status,
                       "duration_ms": round((time.perf_counter() - started) * 1000, 1),
                       "caller": caller, "client_id": client_id}
-            access_log.info("%s %s %s %.1fms %s%s", fields["method"], fields["route"], status,
-                            fields["duration_ms"], caller, f" client={client_id}" if client_id else "",
-                            extra={"access": fields})
+            # Probes polled every few seconds would drown the log: they go at DEBUG.
+            level = logging.DEBUG if fields["route"] in QUIET_ROUTES and status < 400 else logging.INFO
+            access_log.log(level, "%s %s %s %.1fms %s%s", fields["method"], fields["route"], status,
+                           fields["duration_ms"], caller, f" client={client_id}" if client_id else "",
+                           extra={"access": fields})
             request_id_var.reset(token)
 
 

@@ -34,7 +34,7 @@ class Serve:
             command = [*CARESPACE, "serve", "--port", str(port), "--data-dir", str(data_dir), *extra]
             self.process = subprocess.Popen(command, env=env(CARESPACE_LOG_FORMAT="json", **(environment or {})),
                                             stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 180  # --demo loads the practice first; the machine may be busy
         while not self.ready():
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.process.kill()

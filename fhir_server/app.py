@@ -16,7 +16,7 @@ from fhir_server.config import Settings
 from fhir_server.cors import ApiCors
 from fhir_server.demo import load_demo_practice
 from fhir_server.ops import health, metrics, shutdown
-from fhir_server.ops.logs import RequestLog
+from fhir_server.ops.logs import RequestLog, route_template, with_request_id
 from fhir_server.resources import http as fhir_http
 from fhir_server.resources.errors import FhirError
 from fhir_server.resources.routes import fhir_router
@@ -75,9 +75,12 @@ def create_app(settings: Settings) -> FastAPI:
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
         if _is_api(request):
-            return await fhir_http.handle_unexpected(request, exc)
-        log.exception("Unexpected error on %s %s", request.method, request.url.path)
-        return _page_error(request, 500, "Something went wrong on our side. Please try again in a moment.")
+            response = await fhir_http.handle_unexpected(request, exc)
+        else:
+            # The route template, not the path: a path can hold a secret (a Send Record link's id).
+            log.exception("Unexpected error on %s %s", request.method, route_template(request.scope))
+            response = _page_error(request, 500, "Something went wrong on our side. Please try again in a moment.")
+        return with_request_id(response)  # this 500 is sent from outside the RequestLog middleware
 
     def _page_error(request: Request, status: int, message: str) -> Response:
         # The portal installs an HTML renderer (app.state.render_error_page); plain text otherwise.

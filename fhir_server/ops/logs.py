@@ -18,6 +18,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 access_log = logging.getLogger("carespace.access")
@@ -76,8 +77,14 @@ class RequestLog:
                 message = {**message, "headers": [*headers, (HEADER.encode(), request_id.encode())]}
             await send(message)
 
+        failed = False
         try:
             await self.app(scope, receive, send_with_id)
+        except BaseException:
+            # The error handler outside this middleware logs the traceback and sends the 500:
+            # it keeps the request id (this request's task context ends with it anyway).
+            failed = True
+            raise
         finally:
             caller, client_id = caller_of(scope)
             fields = {"method": scope["method"], "route": route_template(scope), "status": status,
@@ -88,7 +95,16 @@ class RequestLog:
             access_log.log(level, "%s %s %s %.1fms %s%s", fields["method"], fields["route"], status,
                            fields["duration_ms"], caller, f" client={client_id}" if client_id else "",
                            extra={"access": fields})
-            request_id_var.reset(token)
+            if not failed:
+                request_id_var.reset(token)
+
+
+def with_request_id(response: Response) -> Response:
+    """Put the current request id on a response sent outside ``RequestLog`` (the 500 handler)."""
+    request_id = request_id_var.get()
+    if request_id:
+        response.headers[HEADER] = request_id
+    return response
 
 
 class RequestIdFilter(logging.Filter):

@@ -40,7 +40,7 @@ def serve(tmp_path: Path) -> Iterator[Serve]:
 
 
 def test_readyz_says_not_ready_when_the_database_is_gone(serve: Serve) -> None:
-    database = serve.database_pid()
+    database, token = serve.database_pid(), serve.token()
     assert alive(database)
     # The database dies under a running server (a crash, an OOM kill).
     os.kill(database, signal.SIGKILL)
@@ -51,3 +51,13 @@ def test_readyz_says_not_ready_when_the_database_is_gone(serve: Serve) -> None:
     body = response.json()
     assert body["status"] == "not ready" and body["reason"].startswith("database check failed")
     assert httpx.get(f"{serve.url}/healthz").status_code == 200  # the process itself still answers
+    # A request that fails on the missing database: an OperationOutcome for the client, and a
+    # log line with the request id and the route template, never the path with its id.
+    failed = httpx.get(f"{serve.url}/fhir/Patient/id-from-the-path", timeout=30,
+                       headers={"Authorization": f"Bearer {token}", "X-Request-ID": "ops-db-gone"})
+    assert failed.status_code == 500 and failed.json()["resourceType"] == "OperationOutcome"
+    assert failed.headers["X-Request-ID"] == "ops-db-gone"
+    serve.stop()
+    lines = [e for e in serve.log_entries() if e["request_id"] == "ops-db-gone"]
+    assert any(e["message"] == "Unexpected error on GET /fhir/{resource_type}/{resource_id}" for e in lines), lines
+    assert "id-from-the-path" not in serve.log_path.read_text()

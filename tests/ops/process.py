@@ -32,7 +32,7 @@ class Serve:
         self.log_path = data_dir.parent / f"serve-{port}-{time.monotonic_ns()}.log"
         with self.log_path.open("wb") as log:
             command = [*CARESPACE, "serve", "--port", str(port), "--data-dir", str(data_dir), *extra]
-            self.process = subprocess.Popen(command, env=env(CARESPACE_LOG_FORMAT="json", **(environment or {})),
+            self.process = subprocess.Popen(command, env=env(**{"CARESPACE_LOG_FORMAT": "json", **(environment or {})}),
                                             stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 180  # --demo loads the practice first; the machine may be busy
         while not self.ready():

@@ -3,6 +3,7 @@ sign-in failures, mail, sessions and export jobs; only for this machine or a bea
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -96,16 +97,20 @@ def test_other_machines_are_refused_without_a_metrics_token(server: RunningServe
 
 @pytest.fixture
 def with_token(tmp_path: Path) -> Iterator[Serve]:
-    serve = Serve(tmp_path / "var", free_port(), environment={"CARESPACE_METRICS_TOKEN": "metrics-secret-2026"})
+    serve = Serve(tmp_path / "var", free_port(), environment={"CARESPACE_METRICS_TOKEN": "metrics-secret-2026",
+                                                              "CARESPACE_LOG_FORMAT": "text"})
     yield serve
     serve.stop()
 
 
 def test_other_machines_need_the_metrics_token(with_token: Serve) -> None:
     url = f"{with_token.url}/metrics"
-    assert httpx.get(url, headers=REMOTE).status_code == 401
+    assert httpx.get(url, headers={**REMOTE, "X-Request-ID": "ops-text-401"}).status_code == 401
     wrong = httpx.get(url, headers={**REMOTE, "Authorization": "Bearer not-the-token"})
     assert wrong.status_code == 401 and wrong.headers["WWW-Authenticate"].startswith("Bearer")
     samples = scrape(with_token.url, **REMOTE, Authorization="Bearer metrics-secret-2026")
     assert value(samples, "carespace_http_requests_total", route="/metrics", method="GET", status="401") == 2
-    assert "metrics-secret-2026" not in with_token.log_path.read_text()
+    log = with_token.log_path.read_text()
+    assert "metrics-secret-2026" not in log
+    # This server logs plain text: the request id is on the access line there too.
+    assert re.search(r"INFO carespace\.access \[ops-text-401\] GET /metrics 401 [\d.]+ms anonymous", log), log

@@ -16,6 +16,8 @@ from fhir_server.access import Refused
 from fhir_server.config import Settings
 from fhir_server.cors import ApiCors
 from fhir_server.demo import load_demo_practice
+from fhir_server.ops import health, metrics, shutdown
+from fhir_server.ops.logs import RequestLog, route_template, with_request_id
 from fhir_server.resources import http as fhir_http
 from fhir_server.resources.errors import FhirError
 from fhir_server.resources.reindex import upgrade_compartments
@@ -46,12 +48,15 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
+            await shutdown.flush_queued(settings)
             await services.db.close()
 
     app = FastAPI(title="CareSpace", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)
     # Start-up work that other rooms add (e.g. the portal's demo accounts), run after the demo data.
     app.state.startup_hooks = []
+    app.include_router(health.router)
+    metrics.install(app)
     smart.install(app)
     portal.install(app)
     app.include_router(fhir_router(*getattr(app.state, "fhir_routers", [])))
@@ -75,9 +80,12 @@ def create_app(settings: Settings) -> FastAPI:
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
         if _is_api(request):
-            return await fhir_http.handle_unexpected(request, exc)
-        log.exception("Unexpected error on %s %s", request.method, request.url.path)
-        return _page_error(request, 500, "Something went wrong on our side. Please try again in a moment.")
+            response = await fhir_http.handle_unexpected(request, exc)
+        else:
+            # The route template, not the path: a path can hold a secret (a Send Record link's id).
+            log.exception("Unexpected error on %s %s", request.method, route_template(request.scope))
+            response = _page_error(request, 500, "Something went wrong on our side. Please try again in a moment.")
+        return with_request_id(response)  # this 500 is sent from outside the RequestLog middleware
 
     def _page_error(request: Request, status: int, message: str) -> Response:
         # The portal installs an HTML renderer (app.state.render_error_page); plain text otherwise.
@@ -92,4 +100,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(Exception, on_unexpected)
     app.add_middleware(ApiCors)
+    app.add_middleware(RequestLog)  # outermost: the request id covers CORS answers too
     return app

@@ -63,8 +63,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from fhir_server import embedded_db
     from fhir_server.app import create_app
+    from fhir_server.ops.logs import configure as configure_logging
 
     settings = _settings(args, demo=args.demo)
+    configure_logging(settings.log_format)
     if "CARESPACE_BASE_URL" not in os.environ:
         settings.base_url = f"http://{args.host}:{args.port}"
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -88,14 +90,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, stop_on_sigterm)
     try:
         app = create_app(settings)
-        config = uvicorn.Config(app, host=args.host, port=args.port, log_level="info",
-                                proxy_headers=True, server_header=False)
+        # Our access line (ops/logs.py) replaces uvicorn's; SIGTERM waits for requests in
+        # flight at most shutdown_timeout seconds, then the lifespan closes the services.
+        config = uvicorn.Config(app, host=args.host, port=args.port, log_level="info", log_config=None,
+                                access_log=False, proxy_headers=True, server_header=False,
+                                timeout_graceful_shutdown=int(settings.shutdown_timeout))
         uvicorn_server = uvicorn.Server(config)
         app.state.on_ready = lambda: _announce(settings)
         uvicorn_server.run()
     finally:
         if server:
+            # Last, once requests are done and the services are closed.
             server.stop()
+            logging.getLogger("carespace").info("The embedded database has stopped.")
     return 0
 
 
@@ -204,9 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _extensions() -> list[Callable[[Any, argparse.ArgumentParser], None]]:
-    """Commands that other rooms add (invite: portal; clients: smart)."""
+    """Commands that other rooms add (invite: portal; clients: smart; backup, restore: ops)."""
     found = []
-    for module_name in ("fhir_server.smart.cli", "fhir_server.portal.cli"):
+    for module_name in ("fhir_server.smart.cli", "fhir_server.portal.cli", "fhir_server.ops.cli"):
         try:
             module = __import__(module_name, fromlist=["register"])
         except ModuleNotFoundError:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -69,6 +70,15 @@ class Settings(BaseSettings):
     )
     resource_links: list[Link] = Field(default_factory=lambda: list(DEFAULT_RESOURCES))
     message_categories: list[str] = Field(default_factory=lambda: ["Rx", "Health"])
+    # "json" (one object per line), "text", or "auto": text on a terminal, JSON otherwise.
+    log_format: Literal["auto", "json", "text"] = Field(
+        default="auto", validation_alias=AliasChoices("CARESPACE_LOG_FORMAT", "log_format"))
+    # Lets /metrics answer other machines that send it as a bearer token; unset: this machine only.
+    metrics_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("CARESPACE_METRICS_TOKEN",
+                                                                                        "metrics_token"))
+    # SIGTERM: seconds to let requests in flight finish before they are cancelled.
+    shutdown_timeout: float = Field(default=20, validation_alias=AliasChoices("CARESPACE_SHUTDOWN_TIMEOUT",
+                                                                              "shutdown_timeout"))
     max_body_bytes: int = 16 * 1024 * 1024
     access_token_ttl: int = 3600
     backend_token_ttl: int = 300

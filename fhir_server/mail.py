@@ -25,6 +25,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from fhir_server.config import Settings
 from fhir_server.db import Database
+from fhir_server.ops.metrics import MAIL
 from fhir_server.resources.store import utcnow
 
 log = logging.getLogger("carespace.mail")
@@ -131,8 +132,10 @@ class Mailer:
                     await asyncio.sleep(self.retry_delays[attempt - 1])
             else:
                 log.info("mail %r to %s sent", template, mask(to))
+                MAIL.labels("sent").inc()
                 return True
         log.error("mail %r to %s was not delivered; it can be sent again from the practice", template, mask(to))
+        MAIL.labels("failed").inc()
         return False
 
 

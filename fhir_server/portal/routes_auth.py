@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.background import BackgroundTask
 
+from fhir_server.ops.metrics import LOCKOUTS, SIGN_IN_FAILURES
 from fhir_server.portal import accounts, csrf, invites, links, lockout, passwords, sessions
 from fhir_server.portal.accounts import EmailInUse
 from fhir_server.portal.delegates import accept as delegate_accept
@@ -73,9 +74,11 @@ async def login(request: Request, email: Annotated[str, Form()] = "", password: 
     password_ok = await passwords.verify_password(account.password_hash if account else None, password)
     if account is None or not password_ok or account.birth_date != birth_date.strip():
         until = await lockout.record_failure(db, key, now)
+        SIGN_IN_FAILURES.inc()
         if until is None:
             return again(WRONG_DETAILS, 400)
         log.warning("sign-in locked for 15 minutes after repeated failures")
+        LOCKOUTS.inc()
         if account:
             await mailer(services).send(account.email, "lockout", name=account.first_name,
                                         until=f"{until:%H:%M} UTC")

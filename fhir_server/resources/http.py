@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fhir_server import safe_json
+from fhir_server.ops.logs import route_template
 from fhir_server.resources.errors import FhirError, bad_request, operation_outcome
 from fhir_server.resources.store import Version
 
@@ -140,6 +141,7 @@ async def handle_validation_error(request: Request, exc: Exception) -> Response:
 
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
     # Logged with its traceback for the operator; the client gets an OperationOutcome only.
-    log.exception("Unexpected error on %s %s", request.method, request.url.path)
+    # The route template, not the path: a path can hold a secret (a Send Record link's id).
+    log.exception("Unexpected error on %s %s", request.method, route_template(request.scope))
     message = "The server failed to process the request; it has been logged."
     return fhir_error_response(FhirError(500, "exception", message))

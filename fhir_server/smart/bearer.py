@@ -71,7 +71,9 @@ async def current_caller(request: Request) -> Caller:
         raise unauthorized(str(exc), error="invalid_token") from None
     if await is_revoked(services.db, claims):
         raise unauthorized("The access token has been revoked.", error="invalid_token")
-    return caller_from_claims(claims)
+    caller = caller_from_claims(claims)
+    request.state.caller = caller  # the access log names the caller's kind and client id
+    return caller
 
 
 CallerDep = Annotated[Caller, Depends(current_caller)]

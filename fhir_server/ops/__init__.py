@@ -1,0 +1,1 @@
+"""Running CareSpace as a service: health, request logs, metrics, backup and restore."""

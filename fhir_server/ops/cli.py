@@ -1,0 +1,84 @@
+"""``carespace backup PATH`` and ``carespace restore PATH`` (registered by ``fhir_server.cli``)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from fhir_server.ops import backup as snapshots
+
+
+def _with_database(args: argparse.Namespace, work: Callable[[Any, Any], Awaitable[int]]) -> int:
+    """Run ``work(db, settings)`` on the command's database, without the server's start-up work:
+    a restore must find the database empty and must not create a signing key."""
+    from fhir_server import embedded_db
+    from fhir_server.cli import _settings
+    from fhir_server.db import Database
+
+    settings = _settings(args)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with embedded_db.database_for_command(settings.data_dir, settings.mongodb_uri) as (uri, embedded):
+
+        async def main() -> int:
+            db = Database(uri, settings.database_name, embedded=embedded)
+            try:
+                await db.check()
+                return await work(db, settings)
+            finally:
+                await db.close()
+
+        return asyncio.run(main())
+
+
+def _signing_jwks(data_dir: Path) -> dict[str, Any]:
+    from fhir_server.smart import keys
+
+    if not (data_dir / "keys" / "signing-key.pem").exists():
+        return {"keys": []}
+    return {"keys": [keys.load_or_create(data_dir).public_jwk()]}
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    path = Path(args.path)
+
+    async def work(db: Any, settings: Any) -> int:
+        summary = await snapshots.backup(db, path, public_jwks=_signing_jwks(settings.data_dir))
+        print(f"Backed up {summary.documents} documents in {len(summary.counts)} collections to {path} "
+              f"({summary.size / 1e6:.1f} MB) in {summary.seconds:.1f} s.")
+        print("The signing key is not in the backup: keep a copy of "
+              f"{settings.data_dir / 'keys' / 'signing-key.pem'} in a safe place of its own.")
+        return 0
+
+    return _with_database(args, work)
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    path = Path(args.path)
+    snapshots.verify(path)  # a damaged file is refused before a database is started
+
+    async def work(db: Any, settings: Any) -> int:
+        summary = await snapshots.restore(db, path)
+        print(f"Restored {summary.documents} documents in {len(summary.counts)} collections "
+              f"from {path} (made {summary.header['created']:%Y-%m-%d %H:%M:%S} UTC) in {summary.seconds:.1f} s.")
+        kids = {k.get("kid") for k in summary.header["public_jwks"].get("keys", [])}
+        here = _signing_jwks(settings.data_dir)["keys"]
+        if kids and not (here and here[0]["kid"] in kids):
+            print("The backup was made with another signing key: copy that key to "
+                  f"{settings.data_dir / 'keys' / 'signing-key.pem'} before 'serve' so that issued "
+                  "tokens stay valid (without it a new key is made and apps must sign in again).")
+        return 0
+
+    return _with_database(args, work)
+
+
+def register(sub: Any, common: argparse.ArgumentParser) -> None:
+    backup = sub.add_parser("backup", parents=[common],
+                            help="write a consistent, compressed snapshot of the database (also while serving)")
+    backup.add_argument("path", help="the backup file to create (it must not exist)")
+    backup.set_defaults(func=cmd_backup)
+    restore = sub.add_parser("restore", parents=[common], help="load a backup into an empty data dir or database")
+    restore.add_argument("path", help="a file written by 'carespace backup'")
+    restore.set_defaults(func=cmd_restore)

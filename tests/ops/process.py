@@ -1,0 +1,77 @@
+"""``carespace serve`` as a child process, ready when ``/readyz`` says so; its log in a file."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+CARESPACE = [sys.executable, "-m", "fhir_server.cli"]
+
+
+def env(**extra: str) -> dict[str, str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("MONGODB_URI", "CARESPACE_"))}
+    return {**clean, **extra}
+
+
+def carespace(data_dir: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CARESPACE, *args, "--data-dir", str(data_dir)], env=env(), capture_output=True,
+                          text=True, timeout=timeout)
+
+
+class Serve:
+    def __init__(self, data_dir: Path, port: int, *extra: str, environment: dict[str, str] | None = None) -> None:
+        self.data_dir, self.url = data_dir, f"http://127.0.0.1:{port}"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = data_dir.parent / f"serve-{port}-{time.monotonic_ns()}.log"
+        with self.log_path.open("wb") as log:
+            command = [*CARESPACE, "serve", "--port", str(port), "--data-dir", str(data_dir), *extra]
+            self.process = subprocess.Popen(command, env=env(**{"CARESPACE_LOG_FORMAT": "json", **(environment or {})}),
+                                            stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 180  # --demo loads the practice first; the machine may be busy
+        while not self.ready():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.process.kill()
+                raise AssertionError(self.log_path.read_text())
+            time.sleep(0.2)
+
+    def ready(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/readyz", timeout=3).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def token(self, scope: str = "system/*.cruds") -> str:
+        result = carespace(self.data_dir, "token", "--scope", scope)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=f"{self.url}/fhir", timeout=60,
+                            headers={"Authorization": f"Bearer {self.token()}",
+                                     "Content-Type": "application/fhir+json"})
+
+    def log_entries(self) -> list[dict]:
+        return [json.loads(line) for line in self.log_path.read_text().splitlines() if line.startswith("{")]
+
+    def database_pid(self) -> int:
+        return int(json.loads((self.data_dir / "embedded-db.json").read_text())["pid"])
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        return self.process.wait(90)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

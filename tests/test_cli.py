@@ -52,8 +52,10 @@ class Serve:
         return httpx.Client(base_url=f"{self.url}/fhir", headers={"Authorization": f"Bearer {token}"}, timeout=60)
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
+        # SIGTERM's budget: CARESPACE_SHUTDOWN_TIMEOUT (20 s) for requests in flight, as much for
+        # mail being delivered, then the database's own stop; a loaded CI machine needs slack.
         self.process.send_signal(sig)
-        return self.process.wait(60)
+        return self.process.wait(120)
 
 
 @pytest.fixture

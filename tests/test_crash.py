@@ -10,6 +10,7 @@ death (PDEATHSIG) and flush, which no power cut does.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -189,7 +190,19 @@ def _check_everything_acknowledged(client: httpx.Client, acks: Acknowledged) -> 
 
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path / "var"
+    data_dir = tmp_path / "var"
+    yield data_dir
+    # Whatever a failed round left running: the server and its database.
+    for pid in (_pid_of(data_dir / "embedded-db.json", "owner"), _pid_of(data_dir / "embedded-db.json", "pid")):
+        if pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _pid_of(state: Path, key: str) -> int | None:
+    with contextlib.suppress(FileNotFoundError, ValueError, KeyError):
+        return int(json.loads(state.read_text())[key])
+    return None
 
 
 def test_power_cut_loses_no_acknowledged_write(data_dir: Path) -> None:

@@ -24,6 +24,9 @@ from tests.mailbox import Mailbox
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 # Debian's Chromium, never a downloaded browser; no background traffic on a closed network.
+# Tokens the fixtures issue must outlive any run (a full run takes minutes, a slow CI hours):
+# a token that expired mid-run would fail tests with 401s far from the cause.
+TEST_TOKEN_TTL = 7 * 24 * 3600
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 
@@ -38,10 +41,11 @@ class RunningServer:
     def fhir(self) -> str:
         return f"{self.url}/fhir"
 
-    def token(self, scope: str = "system/*.cruds", **claims: object) -> str:
+    def token(self, scope: str = "system/*.cruds", *, ttl: int = TEST_TOKEN_TTL, **claims: object) -> str:
+        """A token signed with the server's key, valid for ``ttl`` seconds (by default longer than any run)."""
         key = keys.load_or_create(self.settings.data_dir)
         token, _ = issue_access_token(key, issuer=self.settings.base_url, audience=self.settings.fhir_base,
-                                      subject=str(claims.pop("sub", "test-admin")), scope=scope, ttl=600,
+                                      subject=str(claims.pop("sub", "test-admin")), scope=scope, ttl=ttl,
                                       extra={"client_id": "tests", **claims})
         return token
 

@@ -21,8 +21,8 @@ from fhir_server.config import Settings
 from fhir_server.smart import keys
 from fhir_server.smart.tokens import issue_access_token
 from tests.mailbox import Mailbox
+from tests.support.shared_data import SHARED_DATA  # noqa: F401  (re-exported: tests import it from here)
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 # Debian's Chromium, never a downloaded browser; no background traffic on a closed network.
 # Tokens the fixtures issue must outlive any run (a full run takes minutes, a slow CI hours):
 # a token that expired mid-run would fail tests with 401s far from the cause.

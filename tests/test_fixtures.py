@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import httpx
 import jwt
+import pytest
 
 from tests.conftest import RunningServer
+from tests.support.shared_data import require_shared_data
 
 
 def _exp(client: httpx.Client) -> int:
@@ -26,3 +29,15 @@ def test_a_token_asked_for_with_a_short_life_expires(server: RunningServer) -> N
     response = httpx.get(f"{server.fhir}/Patient/jane-doe", headers={"Authorization": f"Bearer {token}"}, timeout=30)
     assert response.status_code == 401
     assert "expired" in response.json()["issue"][0]["diagnostics"]
+
+
+def test_missing_sample_data_skips_on_a_laptop_but_fails_in_ci(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    missing = tmp_path / "no-such-data"
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception):
+        require_shared_data(missing)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI must provide it"):
+        require_shared_data(missing)
+    assert require_shared_data(tmp_path) == tmp_path

@@ -83,7 +83,9 @@ def test_revoked_access_token_is_inactive_and_refused_at_fhir(server, app_client
 def test_revoking_a_refresh_token_revokes_its_chain(server, app_client):
     tokens = _tokens(server, app_client)
     assert _introspect(server, tokens["refresh_token"])["active"] is True
-    httpx.post(f"{server.url}/auth/revoke", data={"token": tokens["refresh_token"], "client_id": app_client.client_id})
+    revoked = httpx.post(f"{server.url}/auth/revoke", data={"token": tokens["refresh_token"],
+                                                            "client_id": app_client.client_id})
+    assert revoked.status_code == 200
     assert _introspect(server, tokens["refresh_token"]) == {"active": False}
     assert_oauth_error(_refresh(server, app_client, tokens["refresh_token"]), "invalid_grant")
     assert fhir_get(server, tokens["access_token"], "Patient/jane-doe").status_code == 401

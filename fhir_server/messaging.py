@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from pymongo.errors import DuplicateKeyError
 
 from fhir_server import mail
 from fhir_server.access import Caller, search_scope
@@ -57,6 +60,27 @@ async def check_communication(services: Services, caller: Caller, resource: dict
             status = 409 if reason == threads.ALREADY_REPLIED else 422
             raise _refuse(status, "conflict" if status == 409 else "business-rule", reason,
                           "Communication.inResponseTo")
+        if interaction == "c":
+            await _claim_reply(services, parent_id)
+
+
+REPLY_CLAIMS = "message_reply_claims"
+CLAIM_LAPSES = timedelta(seconds=30)  # a claim whose write never happened (a failed transaction) lapses
+
+
+async def _claim_reply(services: Services, parent_id: str) -> None:
+    """Reply once, also for two replies at once: both may find no reply yet, but only one can
+    insert the claim on the message (the database decides). A claim older than CLAIM_LAPSES
+    with no reply stored (the check above found none) belonged to a write that failed."""
+    claims, now = services.db[REPLY_CLAIMS], datetime.now(UTC)
+    try:
+        await claims.insert_one({"_id": parent_id, "at": now})
+        return
+    except DuplicateKeyError:
+        pass
+    taken = await claims.update_one({"_id": parent_id, "at": {"$lt": now - CLAIM_LAPSES}}, {"$set": {"at": now}})
+    if taken.matched_count != 1:
+        raise _refuse(409, "conflict", threads.ALREADY_REPLIED, "Communication.inResponseTo")
 
 
 # What a patient-side writer may change on a message the practice sent: marking it read.

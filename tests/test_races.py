@@ -104,9 +104,6 @@ def test_one_refresh_token_used_twice_at_once_one_wins_and_the_chain_is_revoked(
     assert fhir_get(server, first["access_token"], "Patient/jane-doe").status_code == 401
 
 
-@pytest.mark.xfail(strict=False, reason="known race, not fixed yet: the reply-once check (messaging.py) reads the "
-                   "thread, then the route writes; two replies at once can both pass. Needs a per-thread claim "
-                   "held across check and write.")
 def test_two_replies_at_once_store_one(server: RunningServer, admin: httpx.Client, db: Any) -> None:
     who = member(admin, db, given="Twice")
     message = practice_message(admin, who.person.patient_id, subject="Any questions?", text="Let us know.")

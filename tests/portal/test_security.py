@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from fhir_server.portal.sessions import safe_next
 from tests.portal.conftest import invite, new_patient, shot
@@ -91,19 +91,21 @@ def test_the_dev_outbox_is_hidden_when_smtp_is_configured(server: Any, smtp: Any
     assert httpx.get(f"{server.url}/dev/outbox").status_code == 404
 
 
-def test_without_smtp_the_demo_outbox_shows_the_invite(page: Page, server: Any, admin: httpx.Client,
-                                                        smtp: Any) -> None:
-    person = new_patient(admin, given="Outbox")
-    configured, server.settings.smtp_url = server.settings.smtp_url, None
-    try:
-        assert invite(server, person).status_code == 200
-        page.goto("/dev/outbox")
-        expect(page.get_by_text(f"To {person.email}")).to_be_visible()
-        shot(page, "dev-outbox")
-        page.locator(".mail a[href*=\"/register?token=\"]").first.click()
-        expect(page.get_by_role("heading", name="Complete your registration")).to_be_visible()
-    finally:
-        server.settings.smtp_url = configured
+def test_without_smtp_the_demo_outbox_shows_the_invite(browser: Browser, start_server: Any) -> None:
+    # A server of its own without SMTP (the shared one keeps its settings).
+    with start_server(smtp_url=None) as other, other.client("system/*.cruds") as practice:
+        person = new_patient(practice, given="Outbox")
+        assert invite(other, person).status_code == 200
+        context = browser.new_context(base_url=other.url)
+        try:
+            page = context.new_page()
+            page.goto("/dev/outbox")
+            expect(page.get_by_text(f"To {person.email}")).to_be_visible()
+            shot(page, "dev-outbox")
+            page.locator(".mail a[href*=\"/register?token=\"]").first.click()
+            expect(page.get_by_role("heading", name="Complete your registration")).to_be_visible()
+        finally:
+            context.close()
 
 
 @pytest.mark.parametrize("age", [{"last_seen": 31}, {"created": 12 * 60 + 1}])

@@ -107,8 +107,8 @@ def test_one_refresh_token_used_twice_at_once_revokes_the_chain_and_nothing_usab
     assert fhir_get(server, first["access_token"], "Patient/jane-doe").status_code == 401
 
 
-def test_two_replies_at_once_store_one(server: RunningServer, admin: httpx.Client, db: Any) -> None:
-    who = member(admin, db, given="Twice")
+def test_two_replies_at_once_store_one(server: RunningServer, admin: httpx.Client, smtp: Mailbox) -> None:
+    who = member(server, admin, smtp, given="Twice")
     message = practice_message(admin, who.person.patient_id, subject="Any questions?", text="Let us know.")
 
     def reply(i: int) -> int:

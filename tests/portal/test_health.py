@@ -11,23 +11,10 @@ from playwright.sync_api import Page, expect
 
 from fhir_server.portal.health.labs import observation_value
 from tests.portal.conftest import shot, sign_in
+from tests.support.fhir import all_pages
 
 JANE = ("jane.doe@example.org", "Jane-Demo-2026!", "1968-04-12")
 SOPHIE = ("sophie.doe@example.org", "Sophie-Demo-2026!", "1994-02-17")
-
-
-def all_pages(admin: httpx.Client, path: str, params: dict[str, str]) -> list[dict[str, Any]]:
-    """Every resource of a search or $everything through the API, following the next links."""
-    out: list[dict[str, Any]] = []
-    response = admin.get(path, params=params)
-    while True:
-        assert response.status_code == 200, response.text
-        bundle = response.json()
-        out += [e["resource"] for e in bundle.get("entry", []) if e.get("search", {}).get("mode", "match") == "match"]
-        following = [link["url"] for link in bundle.get("link", []) if link["relation"] == "next"]
-        if not following:
-            return out
-        response = admin.get(following[0])
 
 
 def lab_codes(admin: httpx.Client, patient: str) -> set[str]:

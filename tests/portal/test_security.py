@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import httpx
@@ -11,14 +10,9 @@ from playwright.sync_api import Browser, Page, expect
 
 from fhir_server.portal.sessions import safe_next
 from tests.portal.conftest import invite, new_patient, shot
+from tests.support.portal import csrf_of
 
 JANE = {"email": "jane.doe@example.org", "password": "Jane-Demo-2026!", "birth_date": "1968-04-12"}
-
-
-def csrf_of(client: httpx.Client, path: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).text)
-    assert match
-    return match.group(1)
 
 
 def test_a_post_without_the_csrf_token_is_refused(server: Any) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from contextlib import suppress
 from datetime import datetime, timedelta
 
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import AutoReconnect, DuplicateKeyError
 
 from fhir_server.db import Database, claim
 
@@ -36,7 +36,9 @@ async def charge(db: Database, key: str, now: datetime, *, max_failures: int = M
     """Take one try of the key's allowance; None when granted, else until when the key is paused
     (then the attempt must be refused without checking its secret)."""
     attempts = db[ATTEMPTS]
-    with suppress(DuplicateKeyError):  # a concurrent first attempt made it
+    # A concurrent first attempt may make it first (E11000, or on the embedded database at times
+    # a dropped connection): either way the document exists for the conditional update below.
+    with suppress(DuplicateKeyError, AutoReconnect):
         await attempts.update_one({"_id": key}, {"$setOnInsert": {"start": now, "used": 0, "failed": 0}},
                                   upsert=True)
     # A window that has passed, with no lock still running, starts afresh.

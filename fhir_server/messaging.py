@@ -9,8 +9,12 @@ which calls ``check_communication`` itself before it stores a message.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from pymongo.errors import AutoReconnect, DuplicateKeyError
 
 from fhir_server import mail
 from fhir_server.access import Caller, search_scope
@@ -55,6 +59,31 @@ async def check_communication(services: Services, caller: Caller, resource: dict
             status = 409 if reason == threads.ALREADY_REPLIED else 422
             raise _refuse(status, "conflict" if status == 409 else "business-rule", reason,
                           "Communication.inResponseTo")
+        if interaction == "c":
+            await _claim_reply(services, parent_id)
+
+
+REPLY_CLAIMS = "message_reply_claims"
+CLAIM_LAPSES = timedelta(seconds=30)  # a claim whose write never happened (a failed transaction) lapses
+
+
+async def _claim_reply(services: Services, parent_id: str) -> None:
+    """Reply once, also for two replies at once: both may find no reply yet, but only one can
+    insert the claim on the message (the database decides). A claim older than CLAIM_LAPSES
+    with no reply stored (the check above found none) belonged to a write that failed."""
+    claims, now, owner = services.db[REPLY_CLAIMS], datetime.now(UTC), uuid.uuid4().hex
+    try:
+        await claims.insert_one({"_id": parent_id, "at": now, "owner": owner})
+        return
+    except (DuplicateKeyError, AutoReconnect):
+        # (The embedded database may drop a losing insert's connection instead of answering
+        # E11000: read back whether this one won.)
+        held = await claims.find_one({"_id": parent_id}, projection={"owner": 1})
+        if held and held.get("owner") == owner:
+            return
+    taken = await claims.update_one({"_id": parent_id, "at": {"$lt": now - CLAIM_LAPSES}}, {"$set": {"at": now}})
+    if taken.matched_count != 1:
+        raise _refuse(409, "conflict", threads.ALREADY_REPLIED, "Communication.inResponseTo")
 
 
 # What a patient-side writer may change on a message the practice sent: marking it read.

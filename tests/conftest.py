@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -21,9 +24,12 @@ from fhir_server.config import Settings
 from fhir_server.smart import keys
 from fhir_server.smart.tokens import issue_access_token
 from tests.mailbox import Mailbox
+from tests.support.shared_data import SHARED_DATA  # noqa: F401  (re-exported: tests import it from here)
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 # Debian's Chromium, never a downloaded browser; no background traffic on a closed network.
+# Tokens the fixtures issue must outlive any run (a full run takes minutes, a slow CI hours):
+# a token that expired mid-run would fail tests with 401s far from the cause.
+TEST_TOKEN_TTL = 7 * 24 * 3600
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 
@@ -38,10 +44,11 @@ class RunningServer:
     def fhir(self) -> str:
         return f"{self.url}/fhir"
 
-    def token(self, scope: str = "system/*.cruds", **claims: object) -> str:
+    def token(self, scope: str = "system/*.cruds", *, ttl: int = TEST_TOKEN_TTL, **claims: object) -> str:
+        """A token signed with the server's key, valid for ``ttl`` seconds (by default longer than any run)."""
         key = keys.load_or_create(self.settings.data_dir)
         token, _ = issue_access_token(key, issuer=self.settings.base_url, audience=self.settings.fhir_base,
-                                      subject=str(claims.pop("sub", "test-admin")), scope=scope, ttl=3 * 3600,
+                                      subject=str(claims.pop("sub", "test-admin")), scope=scope, ttl=ttl,
                                       extra={"client_id": "tests", **claims})
         return token
 
@@ -85,15 +92,14 @@ def smtp() -> Iterator[Mailbox]:
         controller.stop()
 
 
-@pytest.fixture(scope="session")
-def server(data_dir: Path, mongo_uri: str, smtp: Mailbox) -> Iterator[RunningServer]:
+@contextmanager
+def serve(settings: Settings, mongo_uri: str) -> Iterator[RunningServer]:
+    """The app with these settings on a free port, in a thread of this process, until the block ends."""
     port = embedded_db.free_port()
     url = f"http://127.0.0.1:{port}"
-    settings = Settings(mongodb_uri=mongo_uri, base_url=url, data_dir=data_dir / "server",
-                        database_name="carespace_test", demo=True, embedded_db=True, smtp_url=smtp.url)
+    settings = settings.model_copy(update={"base_url": url})
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    app = create_app(settings)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     uv = uvicorn.Server(config)
     thread = threading.Thread(target=uv.run, daemon=True)
     thread.start()
@@ -107,6 +113,24 @@ def server(data_dir: Path, mongo_uri: str, smtp: Mailbox) -> Iterator[RunningSer
     finally:
         uv.should_exit = True
         thread.join(30)
+
+
+@pytest.fixture(scope="session")
+def server(data_dir: Path, mongo_uri: str, smtp: Mailbox) -> Iterator[RunningServer]:
+    settings = Settings(mongodb_uri=mongo_uri, base_url="http://127.0.0.1", data_dir=data_dir / "server",
+                        database_name="carespace_test", demo=True, embedded_db=True, smtp_url=smtp.url)
+    with serve(settings, mongo_uri) as running:
+        yield running
+
+
+@pytest.fixture
+def start_server(server: RunningServer, tmp_path: Path) -> Callable[..., AbstractContextManager[RunningServer]]:
+    """Another server for a test that needs other settings (never change the shared one's):
+    ``with start_server(smtp_url=None) as other:`` — its own database and data dir by default."""
+    def start(**changes: Any) -> AbstractContextManager[RunningServer]:
+        changes = {"database_name": f"carespace_{uuid.uuid4().hex[:8]}", "data_dir": tmp_path / "server", **changes}
+        return serve(server.settings.model_copy(update=changes), server.mongo_uri)
+    return start
 
 
 @pytest.fixture(scope="session")

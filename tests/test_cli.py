@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from fhir_server.embedded_db import free_port
-from tests.conftest import SHARED_DATA
+from tests.support.shared_data import SHARED_DATA, require_shared_data
 
 CARESPACE = [sys.executable, "-m", "fhir_server.cli"]
 
@@ -83,9 +83,8 @@ def test_token_import_and_restart_keep_data(serve: Serve) -> None:
         created = client.post("/Patient", json={"resourceType": "Patient", "name": [{"family": "Durable"}]})
         assert created.status_code == 201
         pid = created.json()["id"]
-    bundle = sorted((SHARED_DATA / "synthea").glob("*.json"))
-    if not bundle:
-        pytest.skip("shared Synthea data not present")
+    bundle = sorted(require_shared_data(SHARED_DATA / "synthea").glob("*.json"))
+    assert bundle, "no Synthea bundle in the shared data"
     result = serve.carespace("import", str(bundle[0]))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Observation" in result.stdout and "resources/s" in result.stdout

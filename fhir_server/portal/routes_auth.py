@@ -68,7 +68,7 @@ async def login(request: Request, email: Annotated[str, Form()] = "", password: 
 
     if not key or not password or not birth_date:
         return again("Please enter your email, password and date of birth.", 400)
-    if await lockout.locked_until(db, key, now):
+    if await lockout.charge(db, key, now):  # before the password is checked: parallel guesses share the limit
         return again(LOCKED, 429)
     account = await accounts.find_by_email(db, key)
     password_ok = await passwords.verify_password(account.password_hash if account else None, password)

@@ -8,7 +8,8 @@
   the aud value does not match"); PKCE S256 is required.
 - The user signs in with the portal (``/login?next=``), then approves on a consent page that
   names the app and what it asks in plain words, where resource types can be unticked and a
-  patient chosen. The decision is posted with a one-time ticket bound to the signed-in account.
+  patient chosen. The decision is posted with a one-time ticket bound to the signed-in account
+  and the portal's CSRF token (another site must not be able to post an "Allow").
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ import secrets
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
 from fhir_server.db import take
-from fhir_server.portal import pages
+from fhir_server.portal import csrf, pages
 from fhir_server.services import Services
 from fhir_server.smart import codes, launch, pkce, signin, store
 from fhir_server.smart.clients import Client, get_client
@@ -138,7 +139,7 @@ async def authorize(request: Request) -> Response:
                  patients=patients, ticket=ticket)
 
 
-@router.post("/auth/authorize/decision")
+@router.post("/auth/authorize/decision", dependencies=[Depends(csrf.verify)])
 async def decide(request: Request) -> Response:
     services: Services = request.app.state.services
     form = await request.form()

@@ -52,8 +52,15 @@ def is_active(doc: dict[str, Any] | None) -> bool:
     return bool(doc) and not doc["rotated"] and not doc["revoked"] and doc["expires_at"] > store.now()
 
 
+REVOKED_CHAINS = "revoked_refresh_chains"
+
+
 async def revoke_chain(db: Database, chain: str) -> None:
-    """Retire every refresh token of the chain and revoke the access tokens they issued."""
+    """Retire every refresh token of the chain and revoke the access tokens they issued.
+
+    The chain is marked first: a rotation that races this (its new token inserted after the
+    loop below read the chain) sees the mark after its insert and revokes itself (``grant``)."""
+    await db[REVOKED_CHAINS].update_one({"_id": chain}, {"$set": {"at": store.now()}}, upsert=True)
     async for doc in db[REFRESH_TOKENS].find({"chain": chain}, projection={"access": 1}):
         for jti, exp in doc.get("access", []):
             await store.revoke_access_token(db, jti, exp)
@@ -108,4 +115,8 @@ async def grant(services: Services, client: Client, form: dict[str, str]) -> dic
         # only through the new refresh token, which carries the narrower scope too (no widening later).
         authorization.scope = " ".join(s for s in requested.split())
     body, _ = await token_response(services, authorization, chain=doc["chain"])
+    if await db[REVOKED_CHAINS].find_one({"_id": doc["chain"]}, projection={"_id": 1}):
+        # A reuse of this chain's old token raced this rotation: the tokens just issued go too.
+        await revoke_chain(db, doc["chain"])
+        raise InvalidGrant("The refresh token was already used; its whole chain is now revoked.")
     return body

@@ -69,8 +69,8 @@ async def token(request: Request) -> JSONResponse:
     if handler is None:
         raise UnsupportedGrantType(f"grant_type '{grant_type}' is not supported.")
     key, now = _attempt_key(request, form), services.store.clock()
-    until = await lockout.locked_until(services.db, key, now)
-    if until:
+    until = await lockout.charge(services.db, key, now, max_failures=MAX_FAILURES, window=WINDOW)
+    if until:  # charged before any secret is checked, so that parallel guesses share the limit
         wait = max(1, int((until - now).total_seconds()))
         raise TooManyAttempts(f"Too many failed attempts; try again in {wait} seconds.",
                               headers={"Retry-After": str(wait)})
@@ -83,4 +83,8 @@ async def token(request: Request) -> JSONResponse:
         # Brute force on codes, refresh tokens, secrets or assertions: lock the key for a while.
         await lockout.record_failure(services.db, key, now, max_failures=MAX_FAILURES, window=WINDOW, lock=WINDOW)
         raise
+    except Exception:
+        await lockout.refund(services.db, key)  # not a wrong secret: the try is given back
+        raise
+    await lockout.refund(services.db, key)
     return JSONResponse(body, headers=NO_STORE)

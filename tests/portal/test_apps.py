@@ -23,6 +23,7 @@ from fhir_server.portal.apps.routes import launch_address
 from fhir_server.smart.clients import Client, ClientError, register_client
 from tests.portal.conftest import shot, sign_in
 from tests.smart.helpers import REDIRECT, exchange, fhir_get, pkce_pair, run, token_request
+from tests.support.portal import csrf_of
 
 LAUNCH_URL = "https://app.example.org/launch"
 JANE = ("jane.doe@example.org", "Jane-Demo-2026!", "1968-04-12")
@@ -183,12 +184,6 @@ def test_a_delegate_opens_an_app_with_the_patients_record(browser: Any, context:
 
 
 # -- HTTP: the door, CSRF, errors -----------------------------------------------------------
-
-def csrf_of(client: httpx.Client, path: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).text)
-    assert match
-    return match.group(1)
-
 
 @pytest.fixture
 def jane_http(server: Any) -> Iterator[httpx.Client]:

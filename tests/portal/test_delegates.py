@@ -3,7 +3,6 @@ for her, the other is resent and revoked; revocation ends portal access, tokens 
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,14 +11,11 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.portal.conftest import Mailbox, fill_password, link_in, shot, sign_in
 from tests.smart.helpers import add_client, exchange, fhir_get, make_code, token_request
+from tests.support.portal import csrf_post, unique_email
 
 JANE = ("jane.doe@example.org", "Jane-Demo-2026!", "1968-04-12")
 PASSWORD = "Kitchen-Table-77"
 SUBJECT = "Jane Doe has invited you"
-
-
-def unique_email(name: str) -> str:
-    return f"{name}.{uuid.uuid4().hex[:8]}@example.net"
 
 
 def invite_someone(page: Page, email: str, birth_date: str, name: str = "", relationship: str = "") -> None:
@@ -42,12 +38,6 @@ def grant_of(admin: httpx.Client, email: str) -> tuple[dict[str, Any], dict[str,
     person = people["entry"][0]["resource"]
     consents = admin.get("Consent", params={"patient": "jane-doe", "actor": f"RelatedPerson/{person['id']}"}).json()
     return person, consents["entry"][0]["resource"]
-
-
-def csrf_post(page: Page, path: str, data: dict[str, str]) -> int:
-    """A form POST from this browser (its own CSRF token), as a hand-made request."""
-    token = next(c["value"] for c in page.context.cookies() if c["name"] == "carespace_csrf")
-    return page.request.post(path, form={"csrf_token": token, **data}, max_redirects=0).status
 
 
 def test_invite_register_act_resend_and_revoke(browser: Browser, page: Page, server: Any, admin: httpx.Client,

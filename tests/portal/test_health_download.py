@@ -11,7 +11,8 @@ from fhir.resources.R4B.bundle import Bundle
 from playwright.sync_api import Page, expect
 
 from tests.portal.conftest import shot
-from tests.portal.test_health import JANE, all_pages, signed_in
+from tests.portal.test_health import JANE, signed_in
+from tests.support.fhir import all_pages
 
 
 def everything_ids(admin: httpx.Client, patient: str) -> set[str]:

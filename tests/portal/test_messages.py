@@ -12,8 +12,9 @@ from tests.portal.conftest import shot, sign_in
 from tests.portal.test_messages_support import PASSWORD, member, portal_client, practice_message
 
 
-def test_inbox_lists_unread_and_opening_marks_read(page: Page, server: Any, admin: httpx.Client, db: Any) -> None:
-    who = member(admin, db, given="Olive")
+def test_inbox_lists_unread_and_opening_marks_read(page: Page, server: Any, admin: httpx.Client, db: Any,
+                                                   smtp: Any) -> None:
+    who = member(server, admin, smtp, given="Olive")
     older = practice_message(admin, who.person.patient_id, subject="Your scan is booked", category="health",
                              text="Your CT is on Monday at 9:00.\nPlease arrive 15 minutes early.",
                              sent="2026-02-01T10:00:00Z")
@@ -63,8 +64,8 @@ def test_inbox_lists_unread_and_opening_marks_read(page: Page, server: Any, admi
 
 
 def test_reply_once_and_a_second_reply_is_refused(browser: Any, context: BrowserContext, page: Page, server: Any,
-                                                  admin: httpx.Client, db: Any) -> None:
-    who = member(admin, db, given="Pearl")
+                                                  admin: httpx.Client, db: Any, smtp: Any) -> None:
+    who = member(server, admin, smtp, given="Pearl")
     message = practice_message(admin, who.person.patient_id, subject="How are you feeling?", category="health",
                                text="Any side effects since the last cycle?")
     sign_in(page, who.person.email, PASSWORD, who.person.birth_date)
@@ -109,8 +110,8 @@ def test_reply_once_and_a_second_reply_is_refused(browser: Any, context: Browser
 
 
 def test_compose_each_category_and_the_sent_folder(page: Page, context: BrowserContext, server: Any,
-                                                   admin: httpx.Client, db: Any) -> None:
-    who = member(admin, db, given="Quinn")
+                                                   admin: httpx.Client, db: Any, smtp: Any) -> None:
+    who = member(server, admin, smtp, given="Quinn")
     sign_in(page, who.person.email, PASSWORD, who.person.birth_date)
     page.goto("/messages")
     expect(page.get_by_role("heading", name="No messages yet")).to_be_visible()

@@ -3,19 +3,16 @@ and a care team, practice messages created through the API, and portal posts by 
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from argon2 import PasswordHasher
-from playwright.sync_api import BrowserContext
 
 from fhir_server.portal.messages.threads import CATEGORY_SYSTEM
-from tests.portal.conftest import Person, new_patient
+from tests.mailbox import Mailbox
+from tests.support.portal import FHIR_JSON, PASSWORD, Person, portal_client, registered_patient
 
-PASSWORD = "Quiet-Harbour-77"
-FHIR_JSON = {"Content-Type": "application/fhir+json"}
+__all__ = ["FHIR_JSON", "PASSWORD", "Member", "member", "portal_client", "practice_message"]
 
 
 @dataclass
@@ -30,12 +27,9 @@ class Member:
         return f"Patient/{self.person.patient_id}"
 
 
-def member(admin: httpx.Client, db: Any, *, given: str = "Iris") -> Member:
-    person = new_patient(admin, given=given, family="Messenger", birth_date="1975-03-09")
-    hashed = PasswordHasher().hash(PASSWORD)  # the portal verifies any argon2id hash
-    db["accounts"].insert_one({"_id": str(uuid.uuid4()), "email": person.email, "password_hash": hashed,
-                               "birth_date": person.birth_date, "name": person.name, "kind": "patient",
-                               "patient_id": person.patient_id, "related_persons": []})
+def member(server: Any, admin: httpx.Client, smtp: Mailbox, *, given: str = "Iris") -> Member:
+    """Registered the way people register (invite mail, link, password form)."""
+    person = registered_patient(server, admin, smtp, given=given, family="Messenger", birth_date="1975-03-09")
     team = admin.post("/CareTeam", headers=FHIR_JSON, json={
         "resourceType": "CareTeam", "status": "active", "name": f"{person.name} - oncology care team",
         "subject": {"reference": f"Patient/{person.patient_id}"},
@@ -64,8 +58,3 @@ def practice_message(admin: httpx.Client, patient_id: str, *, subject: str, text
     return created
 
 
-def portal_client(server: Any, context: BrowserContext) -> tuple[httpx.Client, str]:
-    """An HTTP client with the browser's session and CSRF cookies, and the CSRF token to post."""
-    cookies = {c["name"]: c["value"] for c in context.cookies()}
-    client = httpx.Client(base_url=server.url, cookies=cookies, timeout=30, follow_redirects=False)
-    return client, cookies["carespace_csrf"]

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from fhir_server.portal.sessions import safe_next
 from tests.portal.conftest import invite, new_patient, shot
+from tests.support.portal import csrf_of
 
 JANE = {"email": "jane.doe@example.org", "password": "Jane-Demo-2026!", "birth_date": "1968-04-12"}
-
-
-def csrf_of(client: httpx.Client, path: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).text)
-    assert match
-    return match.group(1)
 
 
 def test_a_post_without_the_csrf_token_is_refused(server: Any) -> None:
@@ -91,19 +85,21 @@ def test_the_dev_outbox_is_hidden_when_smtp_is_configured(server: Any, smtp: Any
     assert httpx.get(f"{server.url}/dev/outbox").status_code == 404
 
 
-def test_without_smtp_the_demo_outbox_shows_the_invite(page: Page, server: Any, admin: httpx.Client,
-                                                        smtp: Any) -> None:
-    person = new_patient(admin, given="Outbox")
-    configured, server.settings.smtp_url = server.settings.smtp_url, None
-    try:
-        assert invite(server, person).status_code == 200
-        page.goto(f"/dev/outbox?token={server.settings.outbox_token}")  # the link serve --demo prints
-        expect(page.get_by_text(f"To {person.email}")).to_be_visible()
-        shot(page, "dev-outbox")
-        page.locator(".mail a[href*=\"/register?token=\"]").first.click()
-        expect(page.get_by_role("heading", name="Complete your registration")).to_be_visible()
-    finally:
-        server.settings.smtp_url = configured
+def test_without_smtp_the_demo_outbox_shows_the_invite(browser: Browser, start_server: Any) -> None:
+    # A server of its own without SMTP (the shared one keeps its settings).
+    with start_server(smtp_url=None) as other, other.client("system/*.cruds") as practice:
+        person = new_patient(practice, given="Outbox")
+        assert invite(other, person).status_code == 200
+        context = browser.new_context(base_url=other.url)
+        try:
+            page = context.new_page()
+            page.goto(f"/dev/outbox?token={other.settings.outbox_token}")  # the link serve --demo prints
+            expect(page.get_by_text(f"To {person.email}")).to_be_visible()
+            shot(page, "dev-outbox")
+            page.locator(".mail a[href*=\"/register?token=\"]").first.click()
+            expect(page.get_by_role("heading", name="Complete your registration")).to_be_visible()
+        finally:
+            context.close()
 
 
 @pytest.mark.parametrize("age", [{"last_seen": 31}, {"created": 12 * 60 + 1}])

@@ -7,18 +7,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from fhir_server.resources.search import index_resource, patient_compartments
+from tests.support.shared_data import SHARED_DATA, require_shared_data
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+DATA = SHARED_DATA
 BASE = "http://127.0.0.1:8080/fhir"
 
 
 def need(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"sample data {path} is missing (expected ../shared/data beside the checkout)")
-    return path
+    return require_shared_data(path)
 
 
 def load_json(rel: str) -> dict:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 
 
@@ -31,9 +33,9 @@ def test_transaction_resolves_urn_uuid_references(admin: httpx.Client) -> None:
 
 
 def test_failing_entry_rolls_back_the_whole_transaction(admin: httpx.Client, db) -> None:  # type: ignore[no-untyped-def]
-    before = db["Patient"].count_documents({})
+    family = f"Rollback{uuid.uuid4().hex[:8]}"  # this test's own marker: other tests' writes never count
     bundle = transaction(
-        {"resource": {"resourceType": "Patient", "name": [{"family": "Rollback"}]},
+        {"resource": {"resourceType": "Patient", "name": [{"family": family}]},
          "request": {"method": "POST", "url": "Patient"}},
         {"resource": {"resourceType": "Observation", "status": ["final"], "code": {"text": "x"}},
          "request": {"method": "POST", "url": "Observation"}},
@@ -41,23 +43,26 @@ def test_failing_entry_rolls_back_the_whole_transaction(admin: httpx.Client, db)
     response = admin.post("", json=bundle)
     assert response.status_code == 422, response.text
     assert "Bundle.entry[1]" in response.json()["issue"][0]["diagnostics"]
-    assert db["Patient"].count_documents({}) == before
+    assert admin.get("/Patient", params={"family": family, "_summary": "count"}).json()["total"] == 0
+    assert db["history"].count_documents({"t": "Patient", "res.name.family": family}) == 0
 
 
 def test_failure_during_the_writes_rolls_back_what_was_written(admin: httpx.Client, db) -> None:  # type: ignore[no-untyped-def]
     jane = admin.get("/Patient/jane-doe").json()
-    before = (db["Patient"].count_documents({}), jane["meta"]["versionId"])
+    family = f"Halfway{uuid.uuid4().hex[:8]}"
     stale = {**jane, "gender": "other"}
     bundle = transaction(
-        {"resource": {"resourceType": "Patient", "name": [{"family": "Halfway"}]},
+        {"resource": {"resourceType": "Patient", "name": [{"family": family}]},
          "request": {"method": "POST", "url": "Patient"}},
         {"resource": stale, "request": {"method": "PUT", "url": "Patient/jane-doe", "ifMatch": 'W/"999"'}},
     )
     response = admin.post("", json=bundle)
     assert response.status_code == 412, response.text
     after = admin.get("/Patient/jane-doe").json()
-    assert (db["Patient"].count_documents({}), after["meta"]["versionId"]) == before
-    assert after["gender"] == jane["gender"]
+    assert after["meta"]["versionId"] == jane["meta"]["versionId"] and after["gender"] == jane["gender"]
+    # The Patient created before the failing entry was taken back, history and all.
+    assert admin.get("/Patient", params={"family": family, "_summary": "count"}).json()["total"] == 0
+    assert db["history"].count_documents({"t": "Patient", "res.name.family": family}) == 0
 
 
 def test_unknown_urn_reference_fails_the_transaction(admin: httpx.Client) -> None:

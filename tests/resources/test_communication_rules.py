@@ -33,7 +33,7 @@ def patient_api(server: Any) -> Any:
 
 def test_a_practice_message_emails_the_patient_a_link_and_never_the_content(
         server: Any, admin: httpx.Client, db: Any, smtp: Mailbox) -> None:
-    who = member(admin, db, given="Nell")
+    who = member(server, admin, smtp, given="Nell")
     secret = "Your biopsy shows no sign of recurrence."
     with server.client("system/*.cruds") as practice:
         message = practice_message(practice, who.person.patient_id, subject="Biopsy result", text=secret)
@@ -43,8 +43,8 @@ def test_a_practice_message_emails_the_patient_a_link_and_never_the_content(
     assert secret not in mail.as_string() and "Biopsy result" not in mail.as_string()
 
 
-def test_a_patient_token_replies_once(admin: httpx.Client, db: Any, patient_api: Any) -> None:
-    who = member(admin, db, given="Opal")
+def test_a_patient_token_replies_once(admin: httpx.Client, db: Any, patient_api: Any, server: Any, smtp: Any) -> None:
+    who = member(server, admin, smtp, given="Opal")
     message = practice_message(admin, who.person.patient_id, subject="Lab follow-up", text="Please call us.")
     with patient_api(who) as api:
         first = api.post("/Communication", headers=FHIR_JSON, json=_reply(who, message, "Calling tomorrow."))
@@ -70,9 +70,9 @@ def test_a_patient_token_replies_once(admin: httpx.Client, db: Any, patient_api:
 
 
 def test_a_patient_token_cannot_write_into_another_patients_thread(admin: httpx.Client, db: Any,
-                                                                   patient_api: Any) -> None:
-    who = member(admin, db, given="Ruth")
-    other = member(admin, db, given="Sage")
+                                                                   patient_api: Any, server: Any, smtp: Any) -> None:
+    who = member(server, admin, smtp, given="Ruth")
+    other = member(server, admin, smtp, given="Sage")
     theirs = practice_message(admin, other.person.patient_id, subject="For Sage", text="Private.")
     with patient_api(who) as api:
         # Replying (in one's own record) to another patient's message: refused, naming no content.
@@ -92,8 +92,8 @@ def test_a_patient_token_cannot_write_into_another_patients_thread(admin: httpx.
 
 
 def test_the_practice_searches_what_patients_sent_and_replies(admin: httpx.Client, db: Any,
-                                                              patient_api: Any) -> None:
-    who = member(admin, db, given="Tess")
+                                                              patient_api: Any, server: Any, smtp: Any) -> None:
+    who = member(server, admin, smtp, given="Tess")
     with patient_api(who) as api:
         for sent, subject in (("2026-02-01T09:00:00Z", "First question"), ("2026-02-05T09:00:00Z", "Second question")):
             new = {"resourceType": "Communication", "status": "completed", "topic": {"text": subject},

@@ -5,7 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.conftest import SHARED_DATA, RunningServer
+from tests.conftest import RunningServer
+from tests.support.shared_data import SHARED_DATA, require_shared_data
 
 
 def outcome(response: httpx.Response, status: int) -> dict:
@@ -87,9 +88,7 @@ def test_missing_scope_is_403(server: RunningServer, scope: str) -> None:
 
 
 def test_us_core_report_with_text_but_no_div_is_an_outcome_not_a_500(admin: httpx.Client) -> None:
-    path = SHARED_DATA / "us-core-examples" / "diagnosticreport-cbc.json"
-    if not path.exists():
-        pytest.skip(f"shared sample data not present at {path}")
+    path = require_shared_data(SHARED_DATA / "us-core-examples" / "diagnosticreport-cbc.json")
     response = admin.post("/DiagnosticReport", content=path.read_bytes(),
                           headers={"Content-Type": "application/fhir+json"})
     issue = outcome(response, 422)

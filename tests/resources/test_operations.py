@@ -5,23 +5,11 @@ from __future__ import annotations
 import httpx
 
 from tests.conftest import RunningServer
+from tests.support.fhir import follow
 
 
 def everything(client: httpx.Client, patient_id: str, **params: str) -> list[dict]:
     return follow(client, client.get(f"/Patient/{patient_id}/$everything", params=params))
-
-
-def follow(client: httpx.Client, response: httpx.Response) -> list[dict]:
-    """Every resource of a paged Bundle, following its next links as given."""
-    resources: list[dict] = []
-    while True:
-        assert response.status_code == 200, response.text
-        bundle = response.json()
-        resources += [e["resource"] for e in bundle.get("entry", [])]
-        next_links = [link["url"] for link in bundle["link"] if link["relation"] == "next"]
-        if not next_links:
-            return resources
-        response = client.get(next_links[0])
 
 
 def test_everything_holds_the_compartment_and_referenced_practitioners(admin: httpx.Client) -> None:

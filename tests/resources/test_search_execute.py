@@ -87,12 +87,13 @@ def test_token_reference_date_string(loaded: dict) -> None:
                                     ("date", "ge2015"), ("_count", "1000")])
     want = expected(loaded, "Observation", lambda r: r["subject"]["reference"] == f"Patient/{pid}"
                     and "8302-2" in codes(r, "code") and r["effectiveDateTime"][:4] >= "2015")
-    assert set(ids(b)) == want
+    assert set(ids(b)) == want and want
     family = p["name"][0]["family"]
     b = run(loaded, "Patient", [("name", family[:3].upper())])
     assert pid in ids(b)
-    b = run(loaded, "Patient", [("family:exact", family.lower())])
-    assert ids(b) == [] or family == family.lower()
+    assert family != family.lower()
+    assert pid in ids(run(loaded, "Patient", [("family:exact", family)]))
+    assert pid not in ids(run(loaded, "Patient", [("family:exact", family.lower())]))
     b = run(loaded, "Patient", [("_id", pid)])
     assert ids(b) == [pid]
     b = run(loaded, "Observation", [("code:not", "8302-2"), ("patient", pid), ("_count", "1000")])
@@ -103,10 +104,12 @@ def test_token_reference_date_string(loaded: dict) -> None:
 def test_chain_and_quantity(loaded: dict) -> None:
     p = loaded["patients"][1]
     b = run(loaded, "Observation", [("subject:Patient.name", p["name"][0]["family"]), ("_count", "1000")])
-    assert set(ids(b)) == expected(loaded, "Observation", lambda r: r["subject"]["reference"] == f"Patient/{p['id']}")
+    want = expected(loaded, "Observation", lambda r: r["subject"]["reference"] == f"Patient/{p['id']}")
+    assert set(ids(b)) == want and want
     b = run(loaded, "Observation", [("value-quantity", "gt150||cm"), ("_count", "1000")])
-    assert set(ids(b)) == expected(loaded, "Observation", lambda r: r.get("valueQuantity", {}).get("code") == "cm"
-                                   and r["valueQuantity"]["value"] > 150)
+    want = expected(loaded, "Observation", lambda r: r.get("valueQuantity", {}).get("code") == "cm"
+                    and r["valueQuantity"]["value"] > 150)
+    assert set(ids(b)) == want and want
 
 
 def test_errors_and_unknown(loaded: dict) -> None:
@@ -171,10 +174,11 @@ def test_keyset_paging_survives_writes(loaded: dict) -> None:
         assert len(seen) == len(set(seen)), "duplicate across pages"
         assert set(seen) - set(inserted) == want, "gap across pages"
         # previous link walks back to the same entries
+        assert len(seen) > 14, "fewer than three pages: paging was not exercised"
         prev = [lk["url"] for lk in b["link"] if lk["relation"] == "previous"]
-        if prev:
-            back = follow(loaded, prev[0])
-            assert ids(back) and set(ids(back)) <= set(seen)
+        assert prev, "the last page has no previous link"
+        back = follow(loaded, prev[0])
+        assert ids(back) and set(ids(back)) <= set(seen)
     finally:
         db.Observation.delete_many({"_id": {"$in": inserted}})
 
@@ -212,11 +216,23 @@ def test_sort_summary_elements_include(loaded: dict) -> None:
     b = run(loaded, "Observation", [("patient", pid), ("_sort", "code,-date"), ("_count", "1000"),
                                     ("_elements", "code")])
     res = [e["resource"] for e in b["entry"]]
+    assert len(res) == len(expected(loaded, "Observation", lambda r: r["subject"]["reference"] == f"Patient/{pid}"))
     assert all(set(r) <= {"resourceType", "id", "meta", "code"} for r in res)
+    assert all("code" in r for r in res) and "effectiveDateTime" not in str(res)
+    # The order is code ascending, then date descending within one code (read from the stored documents).
+    full = {d["_id"]: d["res"] for d in loaded["by_type"]["Observation"]}
+    keys = [(full[r["id"]]["code"]["coding"][0]["code"], full[r["id"]].get("effectiveDateTime", "")) for r in res]
+    assert [k[0] for k in keys] == sorted(k[0] for k in keys)
+    for code in {k[0] for k in keys}:
+        dates = [d for c, d in keys if c == code]
+        assert dates == sorted(dates, reverse=True), code
+    assert len({k[0] for k in keys}) > 3
     b = run(loaded, "Observation", [("patient", pid), ("_summary", "count")])
     assert "entry" not in b and b["total"] > 0
     b = run(loaded, "Encounter", [("patient", pid), ("_include", "Encounter:service-provider"), ("_count", "1000")])
-    assert ids(b, "include")
+    providers = {e["resource"]["serviceProvider"]["reference"].split("/")[-1] for e in b["entry"]
+                 if e["search"]["mode"] == "match" and "serviceProvider" in e["resource"]}
+    assert providers and set(ids(b, "include")) == providers
     b = run(loaded, None, [("_type", "Patient"), ("_id", pid)])
     assert ids(b) == [pid]
     b = run(loaded, "Observation", [], compartment=("Patient", pid))

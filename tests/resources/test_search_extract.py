@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from fhir_server.resources.search import index_models, index_resource, patient_compartments
 from fhir_server.resources.search.encoding import date_range, norm
 from tests.resources.search_fixtures import BASE, load_json, synthea_resources
@@ -59,13 +57,12 @@ def test_index_models_cover_portal_sorts() -> None:
     assert "comp_srt_sent_id" in {m.document["name"] for m in index_models("Communication")}
 
 
-def test_extract_is_fast_on_synthea_observations() -> None:
+def test_every_synthea_observation_is_indexed_under_its_patient() -> None:
+    # (Its speed is measured by bench/, never asserted here.)
     obs = [r for r in synthea_resources(2) if r["resourceType"] == "Observation"]
-    t0 = time.perf_counter()
-    for _ in range(5):
-        for o in obs:
-            index_resource(o)
-            patient_compartments(o)
-    per = (time.perf_counter() - t0) / (5 * len(obs)) * 1e6
-    print(f"\nindex_resource + patient_compartments: {per:.1f} µs per Synthea Observation")
-    assert per < 500  # generous for slow CI; measured ~25 µs
+    assert len(obs) > 50
+    for o in obs:
+        idx = index_resource(o)
+        code = o["code"]["coding"][0]
+        assert f"code\x1fs:{code['system']}|{code['code']}" in idx["tok"], o["id"]
+        assert patient_compartments(o) == [o["subject"]["reference"].split("/")[1]], o["id"]

@@ -4,6 +4,8 @@ patient is revealed before the passcode is right; the server keeps no key and no
 
 from __future__ import annotations
 
+import re
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -74,7 +76,8 @@ def test_a_large_file_is_offered_by_location(server: Any) -> None:
 
 
 def test_five_wrong_passcodes_lock_the_link(server: Any, db: Any) -> None:
-    created = send(server, "jane-doe", "2024-01-01", "2024-12-31")
+    recipient = f"dr.{uuid.uuid4().hex[:8]}@clinic.example.net"  # this link's own audit trail
+    created = send(server, "jane-doe", "2024-01-01", "2024-12-31", recipient=recipient)
     url = payload_of(created.shlink)["url"]
     for left in (4, 3, 2, 1, 0):
         response = _post(url, "Wrong-Guess-1")
@@ -88,9 +91,12 @@ def test_five_wrong_passcodes_lock_the_link(server: Any, db: Any) -> None:
     assert not _revealed(locked)
     stored = db[links.LINKS].find_one({"_id": created.record.id})
     assert "jwe" not in stored  # nothing left to decrypt
-    events = list(db["AuditEvent"].find({"res.outcomeDesc": {"$regex": "dr.who@clinic.example.net: wrong password"}}))
-    assert len(events) >= 5
-    assert all(e["res"]["outcome"] == "4" for e in events)
+    mine = f"^SMART Health Link to {re.escape(recipient)}: "
+    events = list(db["AuditEvent"].find({"res.outcomeDesc": {"$regex": mine}}))
+    wrong = [e for e in events if ": wrong password" in e["res"]["outcomeDesc"]]
+    assert len(wrong) == 5 and all(e["res"]["outcome"] == "4" for e in wrong)
+    assert len(events) == 6  # and the refused right passcode on the locked link
+    assert all(e["res"]["entity"][0]["what"]["reference"] == "Patient/jane-doe" for e in events)
 
 
 def test_the_right_passcode_after_wrong_ones_still_opens(server: Any) -> None:
@@ -114,7 +120,8 @@ def test_an_expired_link_answers_as_expired(server: Any, db: Any) -> None:
 
 
 def test_a_revoked_link_answers_as_revoked(server: Any, db: Any) -> None:
-    created = send(server, "jane-doe", "2024-01-01", "2024-12-31")
+    recipient = f"dr.{uuid.uuid4().hex[:8]}@clinic.example.net"
+    created = send(server, "jane-doe", "2024-01-01", "2024-12-31", recipient=recipient)
 
     async def revoke(services: Services) -> tuple[bool, bool]:
         other = await links.revoke(services, patient_caller("robert-chen"), "robert-chen", created.record.id)
@@ -126,7 +133,8 @@ def test_a_revoked_link_answers_as_revoked(server: Any, db: Any) -> None:
     assert response.status_code == 404
     assert response.json()["error"] == "revoked"
     assert not _revealed(response)
-    assert db["AuditEvent"].count_documents({"res.outcomeDesc": {"$regex": "revoked"}}) >= 1
+    revoked = f"SMART Health Link sent to {recipient} revoked"
+    assert db["AuditEvent"].count_documents({"res.outcomeDesc": revoked}) == 1  # once: the refused try wrote none
 
 
 def test_unknown_links_and_bad_requests(server: Any) -> None:

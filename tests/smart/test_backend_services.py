@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from tests.smart.helpers import BackendKey, add_client, assert_oauth_error, backend_token_request, fhir_get
@@ -25,8 +26,12 @@ def test_rs384_backend_client_reads_patients(server, backend):
     body = response.json()
     assert body["scope"] == "system/*.rs" and body["expires_in"] == 300 and "refresh_token" not in body
     search = fhir_get(server, body["access_token"], "Patient?_count=5")
-    if search.status_code == 200:
-        assert search.json()["resourceType"] == "Bundle"
+    assert search.status_code == 200, search.text
+    assert search.json()["resourceType"] == "Bundle" and len(search.json()["entry"]) == 5
+    # system/*.rs reads, never writes.
+    refused = httpx.post(f"{server.fhir}/Patient", json={"resourceType": "Patient"}, timeout=30,
+                         headers={"Authorization": f"Bearer {body['access_token']}"})
+    assert refused.status_code == 403
     assert fhir_get(server, body["access_token"], "Patient/robert-chen").status_code == 200
 
 

@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from tests.smart.helpers import add_client, assert_oauth_error, exchange, fhir_get, make_code, token_request
+from tests.support.portal import add_delegate, registered_patient
 
 SCOPE = "launch/patient offline_access patient/Patient.rs patient/Observation.rs"
 
@@ -83,7 +84,9 @@ def test_revoked_access_token_is_inactive_and_refused_at_fhir(server, app_client
 def test_revoking_a_refresh_token_revokes_its_chain(server, app_client):
     tokens = _tokens(server, app_client)
     assert _introspect(server, tokens["refresh_token"])["active"] is True
-    httpx.post(f"{server.url}/auth/revoke", data={"token": tokens["refresh_token"], "client_id": app_client.client_id})
+    revoked = httpx.post(f"{server.url}/auth/revoke", data={"token": tokens["refresh_token"],
+                                                            "client_id": app_client.client_id})
+    assert revoked.status_code == 200
     assert _introspect(server, tokens["refresh_token"]) == {"active": False}
     assert_oauth_error(_refresh(server, app_client, tokens["refresh_token"]), "invalid_grant")
     assert fhir_get(server, tokens["access_token"], "Patient/jane-doe").status_code == 401
@@ -97,16 +100,17 @@ def test_another_clients_token_is_not_revoked(server, app_client):
     assert _introspect(server, tokens["access_token"])["active"] is True
 
 
-def test_delegate_token_stops_when_consent_is_revoked(server, app_client, admin):
-    tokens = _tokens(server, app_client, fhir_user="RelatedPerson/sophie-doe", consent="jane-doe-consent-sophie-doe")
-    assert fhir_get(server, tokens["access_token"], "Patient/jane-doe").status_code == 200
-    consent = admin.get("Consent/jane-doe-consent-sophie-doe").json()
-    try:
-        assert admin.put("Consent/jane-doe-consent-sophie-doe", json={**consent, "status": "inactive"},
-                         headers={"Content-Type": "application/fhir+json"}).status_code == 200
-        assert fhir_get(server, tokens["access_token"], "Patient/jane-doe").status_code == 401
-        assert_oauth_error(_refresh(server, app_client, tokens["refresh_token"]), "invalid_grant")
-    finally:
-        consent.pop("meta", None)
-        admin.put("Consent/jane-doe-consent-sophie-doe", json={**consent, "status": "active"},
-                  headers={"Content-Type": "application/fhir+json"})
+def test_delegate_token_stops_when_consent_is_revoked(server, app_client, admin, smtp):
+    # A patient and a delegate of this test's own: revoking their consent touches no other test.
+    owner = registered_patient(server, admin, smtp, given="Owen", family="Granter")
+    helper = registered_patient(server, admin, smtp, given="Hal", family="Helper")
+    add_delegate(server, smtp, owner, helper)
+    [consent] = [e["resource"] for e in admin.get("/Consent", params={"patient": owner.patient_id,
+                                                                      "status": "active"}).json()["entry"]]
+    related = consent["provision"]["actor"][0]["reference"]["reference"]
+    tokens = _tokens(server, app_client, patient=owner.patient_id, fhir_user=related, consent=consent["id"])
+    assert fhir_get(server, tokens["access_token"], f"Patient/{owner.patient_id}").status_code == 200
+    assert admin.put(f"Consent/{consent['id']}", json={**consent, "status": "inactive"},
+                     headers={"Content-Type": "application/fhir+json"}).status_code == 200
+    assert fhir_get(server, tokens["access_token"], f"Patient/{owner.patient_id}").status_code == 401
+    assert_oauth_error(_refresh(server, app_client, tokens["refresh_token"]), "invalid_grant")

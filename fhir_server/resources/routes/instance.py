@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from fhir_server.access import check_resource, check_write
 from fhir_server.resources import hooks
+from fhir_server.resources.conditional import criteria_lock
 from fhir_server.resources.errors import bad_request, precondition_failed
 from fhir_server.resources.http import (
     MERGE_PATCH,
@@ -64,7 +65,9 @@ async def create(resource_type: str, request: Request, caller: CallerDep,
     check_write(caller, resource_type, patient_compartments(resource, base), "c")
     await hooks.before_write(services, caller, resource, "c")
     condition = request.headers.get("if-none-exist")
-    if condition:
+    if not condition:
+        return await _create(request, caller, services, resource)
+    async with criteria_lock(services.db, resource_type, condition):  # search-then-create, one at a time
         matches = await find_matching(services, caller, resource_type, condition.lstrip("?"))
         if len(matches) > 1:
             raise precondition_failed(f"If-None-Exist '{condition}' matches more than one {resource_type}.")
@@ -72,11 +75,15 @@ async def create(resource_type: str, request: Request, caller: CallerDep,
             existing = await services.store.read(resource_type, matches[0]["id"])
             await audit_access(services, caller, "read", [existing.resource or {}])
             return write_response(request, existing, 200, base)
+        return await _create(request, caller, services, resource)
+
+
+async def _create(request: Request, caller: CallerDep, services: ServicesDep, resource: dict[str, Any]) -> Response:
     resource.pop("id", None)
     version = await services.store.create(resource)
     await hooks.after_create(services, caller, [version.resource])
     await audit_access(services, caller, "create", [version.resource or {}])
-    return write_response(request, version, 201, base, location=True)
+    return write_response(request, version, 201, services.settings.fhir_base, location=True)
 
 
 @router.put("/{resource_type}/{resource_id}")
@@ -97,16 +104,18 @@ async def conditional_update(resource_type: str, request: Request, caller: Calle
                              services: ServicesDep) -> Response:
     known_type(resource_type)
     resource = validate(await read_json(request, services.settings.max_body_bytes), resource_type)
-    matches = await find_matching(services, caller, resource_type, request.url.query)
-    if len(matches) > 1:
-        raise precondition_failed(f"The criteria match more than one {resource_type}; nothing was updated.")
-    if matches:
-        target = matches[0]["id"]
-        if resource.get("id") not in (None, target):
-            raise bad_request(f"The body's id '{resource['id']}' differs from the matched id '{target}'.", ["id"])
-    else:
-        target = resource.get("id") or services.store.new_id()
-    return await _store_update(request, caller, services, resource, target)
+    async with criteria_lock(services.db, resource_type, request.url.query):  # no two creates for one criteria
+        matches = await find_matching(services, caller, resource_type, request.url.query)
+        if len(matches) > 1:
+            raise precondition_failed(f"The criteria match more than one {resource_type}; nothing was updated.")
+        if matches:
+            target = matches[0]["id"]
+            if resource.get("id") not in (None, target):
+                raise bad_request(f"The body's id '{resource['id']}' differs from the matched id '{target}'.",
+                                  ["id"])
+        else:
+            target = resource.get("id") or services.store.new_id()
+        return await _store_update(request, caller, services, resource, target)
 
 
 async def _store_update(request: Request, caller: CallerDep, services: ServicesDep,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -22,6 +23,10 @@ from fhir_server.services import build_services
 from fhir_server.smart import install as smart
 
 log = logging.getLogger("carespace")
+
+# ``serve --workers N`` hands each worker process its settings (the resolved database address
+# included) through this environment variable.
+SETTINGS_ENV = "CARESPACE_SERVE_SETTINGS"
 
 
 def _is_api(request: Request) -> bool:
@@ -88,3 +93,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_exception_handler(Exception, on_unexpected)
     app.add_middleware(ApiCors)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one ``serve --workers`` process (uvicorn calls this factory in each worker)."""
+    return create_app(Settings.model_validate_json(os.environ[SETTINGS_ENV]))

@@ -22,8 +22,10 @@ function request()
   counter = counter + 1
   local i = (counter + (offset or 0)) % #paths + 1
   if #bodies > 0 then
-    return wrk.format("POST", paths[i], {["Content-Type"] = "application/fhir+json"},
-                      bodies[(counter + (offset or 0)) % #bodies + 1])
+    -- wrk.format takes these headers instead of wrk.headers: carry the token over.
+    local headers = {["Content-Type"] = "application/fhir+json"}
+    for name, value in pairs(wrk.headers) do headers[name] = value end
+    return wrk.format("POST", paths[i], headers, bodies[(counter + (offset or 0)) % #bodies + 1])
   end
   return wrk.format("GET", paths[i])
 end

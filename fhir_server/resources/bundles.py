@@ -27,7 +27,7 @@ from fhir_server.resources.errors import FhirError, bad_request
 from fhir_server.resources.patch import JSON_PATCH, apply_patch, patch_from_binary
 from fhir_server.resources.search import patient_compartments
 from fhir_server.resources.store import Version, instant
-from fhir_server.resources.validation import check_id, check_type, validate
+from fhir_server.resources.validation import check_id, check_shape, check_type, validate
 from fhir_server.services import Services
 
 _VERSION_TAG = re.compile(r'^(W/)?"?\d+"?$')
@@ -81,11 +81,14 @@ def _entry_error(index: int, status: int, code: str, message: str) -> FhirError:
 class BundleProcessor:
     """Runs one batch or transaction for one caller."""
 
-    def __init__(self, services: Services, caller: Caller) -> None:
+    def __init__(self, services: Services, caller: Caller, *, validated: bool = False) -> None:
+        """``validated``: every POST and PUT entry's resource already passed ``validate`` (the
+        importer validates in other processes); only the cheap checks run again here."""
         self.services = services
         self.caller = caller
         self.base = services.settings.fhir_base
         self.touched_patients: set[str] = set()
+        self.validated = validated
 
     async def run(self, bundle: dict[str, Any]) -> dict[str, Any]:
         if bundle.get("resourceType") != "Bundle":
@@ -156,7 +159,10 @@ class BundleProcessor:
                 continue
             try:
                 entry.resource = await self._rewrite_references(entry.resource, mapping)
-                validate(entry.resource, entry.resource_type)
+                if self.validated and entry.method in ("POST", "PUT"):
+                    check_shape(entry.resource, entry.resource_type)  # rewritten references stay strings
+                else:
+                    validate(entry.resource, entry.resource_type)
                 if entry.fresh or entry.method in ("PUT", "PATCH"):
                     entry.resource = {**entry.resource, "id": entry.target_id}
                 if entry.method == "PUT":

@@ -17,23 +17,27 @@ from pathlib import Path
 FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^:()]+)(?::\d+)?\)$")
 LIBRARIES = [
     ("fhir_server/", "CareSpace"),
-    ("/bson/", "BSON (pymongo)"),
-    ("/pymongo/", "pymongo"),
-    ("/fastapi/", "FastAPI"),
-    ("/starlette/", "Starlette"),
-    ("/uvicorn/", "uvicorn"),
-    ("/pydantic", "pydantic"),
-    ("/fhir/resources", "fhir.resources"),
-    ("/jwt/", "PyJWT"),
-    ("/cryptography/", "cryptography"),
-    ("/asyncio/", "asyncio"),
-    ("/json/", "json"),
+    ("bson/", "BSON"),
+    ("pymongo/", "pymongo"),
+    ("fastapi/", "FastAPI"),
+    ("starlette/", "Starlette"),
+    ("uvicorn/", "uvicorn"),
+    ("pydantic", "pydantic"),
+    ("fhir/resources", "fhir.resources"),
+    ("jwt/", "PyJWT"),
+    ("cryptography/", "cryptography"),
+    ("asyncio/", "asyncio"),
+    ("json/", "json"),
+    ("logging/", "logging"),
+    ("email/", "email (HTTP dates)"),
+    ("multiprocessing/", "multiprocessing"),
+    ("concurrent/", "concurrent"),
 ]
 
 
 def library(path: str) -> str:
     for marker, name in LIBRARIES:
-        if marker in path:
+        if path.startswith(marker) or f"/{marker}" in path:
             return name
     return "other"
 
@@ -47,11 +51,13 @@ def summarize(path: Path, top: int) -> list[str]:
         if not count.isdigit():
             continue
         samples = int(count)
-        total += samples
+        if stack.startswith("Thread._bootstrap") and "fhir_server/" not in stack:
+            continue  # an idle pool thread waiting for work (py-spy samples it in its wait)
         frames = [FRAME.match(f) for f in stack.split(";")]
         parsed = [(m.group("func"), m.group("file")) for m in frames if m]
         if not parsed:
             continue
+        total += samples
         by_library[library(parsed[-1][1])] += samples
         seen: set[str] = set()
         for func, file in parsed:

@@ -455,10 +455,14 @@ async def import_phase(args: argparse.Namespace, raw_many: Figure) -> list[str]:
         settings = Settings(mongodb_uri=server.uri, embedded_db=True, data_dir=folder, database_name=DB_NAME)
         files = sorted(args.synthea.glob("*.json"))[: args.import_files]
         services = await build_services(settings)
+        spy = profile(os.getpid(), 600, args.profile / "import.txt") if args.profile else None
         try:
             report = await import_paths(services, files, progress=False)
         finally:
             await services.db.close()
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)  # py-spy writes what it has on SIGINT
+                spy.wait(30)
         rate = report.total / report.seconds if report.seconds else 0.0
         return [report_line("import (carespace import's code, journaled, fresh database)", report)
                 + f" — {rate / raw_many.rate:.1%} of raw journaled insert_many ({raw_many.rate:,.0f} documents/s)"]

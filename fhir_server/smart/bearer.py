@@ -77,5 +77,10 @@ async def current_caller(request: Request) -> Caller:
     return caller_from_claims(claims)
 
 
+async def _services(request: Request) -> Services:
+    # async: FastAPI runs a plain ``def`` dependency in its thread pool, a thread hop per request.
+    return services_of(request)
+
+
 CallerDep = Annotated[Caller, Depends(current_caller)]
-ServicesDep = Annotated[Services, Depends(services_of)]
+ServicesDep = Annotated[Services, Depends(_services)]

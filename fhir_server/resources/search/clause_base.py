@@ -34,8 +34,6 @@ class Clause:
     exact: bool = False  #: the MongoDB predicate alone decides the clause
     patient_ids: frozenset[str] | None = None  #: set when the clause only matches Patient/<id> references
     ref_param: str | None = None
-    #: the ``idx`` arrays ``match`` reads (None: unknown, the whole ``idx``); a search fetches only these
-    reads: frozenset[str] | None = None
 
 
 def bad(param: str, why: str) -> FhirError:

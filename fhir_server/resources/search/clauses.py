@@ -88,31 +88,8 @@ def id_clause(values: list[str], label: str, negate: bool = False) -> Clause:
     return Clause(label, lambda doc: doc["_id"] in ids, "_id", _in(sorted(ids)), RANK_ID, True)
 
 
-#: The ``idx`` arrays each parameter type's clauses read (``lu`` and ``_id`` are top-level fields).
-READS: dict[str, frozenset[str]] = {
-    "token": frozenset({"tok"}),
-    "reference": frozenset({"ref"}),
-    "date": frozenset({"dlo", "dhi"}),
-    "string": frozenset({"str", "sx", "has"}),
-    "quantity": frozenset({"num", "qu"}),
-    "number": frozenset({"num", "qu"}),
-    "uri": frozenset({"uri", "has"}),
-}
-
-
 def compile_clause(sp: SearchParam, modifier: str | None, raw: str, base_url: str, label: str) -> Clause:
     """Compile ``name[:modifier]=raw`` (raw may hold comma-separated OR values)."""
-    clause = _compile(sp, modifier, raw, base_url, label)
-    if modifier == "missing":
-        clause.reads = frozenset({"has"})
-    elif sp.name == "_id":
-        clause.reads = frozenset()
-    else:
-        clause.reads = READS.get(sp.type)
-    return clause
-
-
-def _compile(sp: SearchParam, modifier: str | None, raw: str, base_url: str, label: str) -> Clause:
     values = split_or(raw)
     if not values:
         raise bad(label, "empty value")

@@ -97,8 +97,7 @@ async def search(db, resource_type: str | None, params: list[tuple[str, str]], *
                 if plan.rtype != cur["t"]:
                     continue
                 started, bound = True, [*list(cur["k"]), cur["i"]]
-            keep = frozenset({"ref"}) if q.includes or q.revincludes else frozenset()
-            docs = await _run(db, plan, count + 1 - len(page), bound, reverse, keep)
+            docs = await _run(db, plan, count + 1 - len(page), bound, reverse)
             page += [(plan.rtype, d) for d in docs]
             if len(page) > count:
                 more = True

@@ -138,35 +138,13 @@ class Plan:
     def matches(self, doc: dict) -> bool:
         return all(c.match(doc) for c in self.residual) and _visible(doc, self.rtype, self.scope, self.groups)
 
-    def reads(self) -> frozenset[str] | None:
-        """The ``idx`` arrays the residual clauses and the scope's restrictions read (None: unknown)."""
-        needed: set[str] = set()
-        for clause in [*self.residual, *(c for g in self.groups or [] for c in g)]:
-            if clause.reads is None:
-                return None
-            needed |= clause.reads
-        return frozenset(needed)
 
-
-async def _run(db, plan: Plan, limit: int, bound: list[Any] | None, reverse: bool,
-               keep: frozenset[str] | None = None) -> list[dict]:
-    """Stream the driving query and keep up to ``limit`` matching documents after ``bound``.
-
-    ``keep`` (the ``idx`` arrays the caller reads on the returned documents; None: the whole
-    stored documents) lets the search fetch only what each step needs: the candidates' ids,
-    compartments, sort keys and the arrays the residual clauses check first, then the stored
-    resources of the page alone, never the 2 KB ``idx`` of every candidate.
-    """
+async def _run(db, plan: Plan, limit: int, bound: list[Any] | None, reverse: bool) -> list[dict]:
+    """Stream the driving query and keep up to ``limit`` matching documents after ``bound``."""
     if plan.empty or limit <= 0:
         return []
-    reads = plan.reads()
-    projection = None
-    if keep is not None and reads is not None:
-        projection = {"comp": 1, "lu": 1, "vid": 1, "idx.srt": 1, **{f"idx.{k}": 1 for k in reads | keep}}
-        if plan.exact:  # every candidate up to the page is a match: one query
-            projection["res"] = 1
     dirs = [d != reverse for d in plan.dirs]
-    cursor = db[plan.rtype].find(plan.bounded_filter(bound, reverse), projection).sort(plan.mongo_sort(reverse))
+    cursor = db[plan.rtype].find(plan.bounded_filter(bound, reverse)).sort(plan.mongo_sort(reverse))
     cursor = cursor.batch_size(min(max(limit, 10), 1000) if plan.exact else 500)
     out: list[dict] = []
     try:
@@ -179,12 +157,7 @@ async def _run(db, plan: Plan, limit: int, bound: list[Any] | None, reverse: boo
                     break
     finally:
         await cursor.close()
-    if projection is None or "res" in projection or not out:
-        return out
-    stored = {d["_id"]: d["res"] async for d in db[plan.rtype].find({"_id": {"$in": [d["_id"] for d in out]}},
-                                                                    {"res": 1})}
-    # A resource deleted between the two reads leaves the page.
-    return [{**d, "res": stored[d["_id"]]} for d in out if d["_id"] in stored]
+    return out
 
 
 async def _count(db, plan: Plan) -> int:

@@ -337,11 +337,32 @@ async def measure_all(args: argparse.Namespace, server: Server, workdir: Path) -
              [observation_body(p.id, rng) for p in picks], "insert_one"),
         ]
         figures: list[Figure] = []
+        # The raw figure each phase is held against, measured right before and right after it too:
+        # on a shared machine the load moves within a run, and the adjacent ratio moves less.
+        observation_ids = [i for p in pool for i in p.observation_ids]
+        rng.shuffle(observation_ids)
+        scratch = db.get_collection("bench_scratch", write_concern=JOURNALED)
+        sample = await db["Observation"].find_one({"_id": observation_ids[0]})
+        assert sample is not None
+
+        async def find_one(index: int) -> None:
+            if await db["Observation"].find_one({"_id": observation_ids[index % len(observation_ids)]}) is None:
+                raise RuntimeError("an Observation vanished")
+
+        async def insert_one(index: int) -> None:
+            await scratch.insert_one({**sample, "_id": f"one-{index}-{time.monotonic_ns()}"})
+
+        adjacent_calls = {"find_one": find_one, "insert_one": insert_one}
         for name, paths, bodies, versus in phases:
+            window = max(3.0, args.duration / 3)
+            before = await driver_figure(versus, c, window, adjacent_calls[versus], meter)
             figure = http_phase(name, server, meter, paths, token, args, workdir, bodies)
+            after = await driver_figure(versus, c, window, adjacent_calls[versus], meter)
             figure.versus = versus
+            figure.extra["adjacent"] = (before.rate + after.rate) / 2
             figures.append(figure)
-            print(f"  {name}: {figure.rate:,.0f}/s", flush=True)
+            print(f"  {name}: {figure.rate:,.0f}/s ({figure.rate / figure.extra['adjacent']:.1%} of the adjacent "
+                  f"raw {versus})", flush=True)
 
         # $everything: whole records, every next link followed (httpx from this process).
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/fhir+json"}
@@ -373,13 +394,6 @@ async def measure_all(args: argparse.Namespace, server: Server, workdir: Path) -
         print("  $everything measured", flush=True)
 
         # The raw driver, same database, same concurrency.
-        observation_ids = [i for p in pool for i in p.observation_ids]
-        rng.shuffle(observation_ids)
-
-        async def find_one(index: int) -> None:
-            if await db["Observation"].find_one({"_id": observation_ids[index % len(observation_ids)]}) is None:
-                raise RuntimeError("an Observation vanished")
-
         plans = [plan_for("Observation", [("patient", p.id), ("category", "laboratory"), ("_sort", "-date"),
                                           ("_count", "50")], base_url=f"{server.base_url}/fhir", scope=UNRESTRICTED)
                  for p in pool]
@@ -389,13 +403,6 @@ async def measure_all(args: argparse.Namespace, server: Server, workdir: Path) -
             plan = plans[index % len(plans)]
             cursor = db["Observation"].find(plan.bounded_filter(None, False)).sort(plan.mongo_sort(False)).limit(51)
             await cursor.to_list(None)
-
-        scratch = db.get_collection("bench_scratch", write_concern=JOURNALED)
-        sample = await db["Observation"].find_one({"_id": observation_ids[0]})
-        assert sample is not None
-
-        async def insert_one(index: int) -> None:
-            await scratch.insert_one({**sample, "_id": f"one-{index}-{time.monotonic_ns()}"})
 
         batch = 500
 
@@ -435,15 +442,17 @@ async def measure_all(args: argparse.Namespace, server: Server, workdir: Path) -
 
 def table(figures: list[Figure], raw: dict[str, Figure]) -> str:
     header = (f"{'interaction':<72} {'done':>6} {'p50 ms':>7} {'p95 ms':>7} {'per s':>8} {'ratio':>7} "
-              f"{'to raw':<12}| {'CPU ms: app':>11} {'db':>5} {'client':>6}")
+              f"{'adjacent':>8} {'to raw':<11}| {'CPU ms: app':>11} {'db':>5} {'client':>6}")
     lines = [header, "-" * len(header)]
     for f in [*figures, *raw.values()]:
         ratio = f"{f.rate / raw[f.versus].rate:>7.1%}" if f.versus in raw and raw[f.versus].rate else f"{'':>7}"
+        adjacent = f"{f.rate / f.extra['adjacent']:>8.1%}" if f.extra.get("adjacent") else f"{'':>8}"
         errors = f"  ({f.errors} errors)" if f.errors else ""
-        lines.append(f"{f.name:<72} {f.done:>6} {f.p50:>7.1f} {f.p95:>7.1f} {f.rate:>8,.0f} {ratio} "
-                     f"{f.versus:<12}| {f.cpu_app:>11.2f} {f.cpu_db:>5.2f} {f.cpu_client:>6.2f}{errors}")
-    lines.append("  ratio = per s ÷ the raw driver's figure named in 'to raw', measured in the same run; CPU ms = "
-                 "CPU time per request of the server (all workers), of the database and of the load generator")
+        lines.append(f"{f.name:<72} {f.done:>6} {f.p50:>7.1f} {f.p95:>7.1f} {f.rate:>8,.0f} {ratio} {adjacent} "
+                     f"{f.versus:<11}| {f.cpu_app:>11.2f} {f.cpu_db:>5.2f} {f.cpu_client:>6.2f}{errors}")
+    lines.append("  ratio = per s ÷ the raw driver's figure named in 'to raw' (measured after the HTTP phases); "
+                 "adjacent = per s ÷ that raw figure measured right before and after the phase; CPU ms = CPU time "
+                 "per request of the server (all workers), of the database and of the load generator")
     return "\n".join(lines)
 
 
@@ -511,6 +520,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
+    except Exception:
+        for log in (server.data_dir / "serve.log", server.data_dir / "embedded-db.log"):
+            with contextlib.suppress(OSError):
+                print(f"--- the end of {log.name}:\n{log.read_text(errors='replace')[-3000:]}", file=sys.stderr)
+        raise
     finally:
         server.stop()
         shutil.rmtree(tmp, ignore_errors=True)

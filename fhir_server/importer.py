@@ -21,6 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,12 +102,13 @@ async def import_paths(services: Services, paths: list[Path], *, progress: bool 
             if path.suffix == ".ndjson":
                 await import_ndjson(services, path, report)
             else:
-                prepared = ahead.pop(number - 1, None)
-                await import_json(services, path, report,
-                                  await prepared if prepared else await asyncio.to_thread(prepare_file, str(path),
-                                                                                          False))
+                await import_json(services, path, report, await _prepared(ahead.pop(number - 1, None), path))
             report.files += 1
     finally:
+        for pending in ahead.values():  # after an error: nobody will wait for these
+            pending.cancel()
+            if pending.done() and not pending.cancelled():
+                pending.exception()
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
     report.seconds = time.monotonic() - started
@@ -126,6 +128,16 @@ def _progress(done: int, total: int, path: Path | None, report: ImportReport) ->
     name = path.name[:40] if path else "done"
     print(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {report.total:>8} resources  {name:<40}",
           end="", file=sys.stderr, flush=True)
+
+
+async def _prepared(ahead: asyncio.Future[Prepared] | None, path: Path) -> Prepared:
+    """The file as the pool prepared it; read here, unvalidated, when the pool could not."""
+    if ahead is not None:
+        try:
+            return await ahead
+        except BrokenProcessPool:  # a pool process died (killed, out of memory): the writer validates
+            pass
+    return await asyncio.to_thread(prepare_file, str(path), False)
 
 
 def _validators() -> ProcessPoolExecutor:

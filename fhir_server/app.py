@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import os
@@ -20,6 +21,7 @@ from fhir_server.demo import load_demo_practice
 from fhir_server.resources import http as fhir_http
 from fhir_server.resources.errors import FhirError
 from fhir_server.resources.routes import fhir_router
+from fhir_server.resources.validation import resource_types
 from fhir_server.services import build_services
 from fhir_server.smart import install as smart
 
@@ -43,6 +45,9 @@ def _is_api(request: Request) -> bool:
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Every R4B model module, imported once before the first request (the CapabilityStatement
+        # lists them all); a CLI import never needs them all.
+        await asyncio.to_thread(resource_types)
         services = await build_services(settings)
         app.state.services = services
         if settings.demo:

@@ -14,6 +14,7 @@ from pymongo.errors import BulkWriteError
 from fhir_server.db import DURABLE
 from fhir_server.group_commit import GroupCommit
 from tests.conftest import RunningServer
+from tests.threaded import run_coroutine
 
 
 def run_batches(mongo_uri: str, docs: list[dict]) -> tuple[list[object], int, list[int]]:
@@ -48,7 +49,7 @@ def run_batches(mongo_uri: str, docs: list[dict]) -> tuple[list[object], int, li
             await client["carespace_group_commit"].drop_collection("events")
             await client.close()
 
-    return asyncio.run(main())
+    return run_coroutine(main())
 
 
 def test_concurrent_inserts_share_batches_and_each_is_stored_when_answered(mongo_uri: str) -> None:
@@ -82,7 +83,7 @@ def test_concurrent_reads_each_leave_their_audit_event(server: RunningServer, ad
         async with httpx.AsyncClient(base_url=server.fhir, headers=headers, timeout=60) as client:
             return list(await asyncio.gather(*(client.get(f"/Patient/{pid}") for _ in range(requests))))
 
-    answers = asyncio.run(reads())
+    answers = run_coroutine(reads())
     assert [r.status_code for r in answers] == [200] * requests
     assert all(r.json()["id"] == pid for r in answers)
     # Every answered read's event is stored by the time it answered: all of them are there now.

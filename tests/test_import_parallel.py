@@ -3,7 +3,6 @@ a Bundle with an invalid entry still fails whole and names its entry, as one alo
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from pathlib import Path
@@ -13,6 +12,7 @@ from pymongo import MongoClient
 from fhir_server.config import Settings
 from fhir_server.importer import import_paths, prepare_file
 from fhir_server.services import build_services
+from tests.threaded import run_coroutine
 
 
 def bundle(family: str, *, bad_observation: bool = False) -> dict:
@@ -50,7 +50,7 @@ def test_a_folder_imports_in_order_and_a_bad_bundle_fails_whole(tmp_path: Path, 
             await services.db.close()
 
     try:
-        report = asyncio.run(run())
+        report = run_coroutine(run())
         assert report.files == 5
         assert report.counts == {"Patient": 3, "Observation": 3}
         assert len(report.failures) == 2, report.failures

@@ -6,7 +6,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 JS_STAMP := tests/js/node_modules/.installed
 
-.PHONY: run test lint bench chromium clean
+BENCH_STAMP := $(VENV)/.bench-installed
+
+.PHONY: run test lint bench soak wrk chromium clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,8 +36,22 @@ lint: $(STAMP)
 test: $(STAMP) chromium lint $(JS_STAMP)
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)
-	$(BIN)/python -m bench.search --synthea ../shared/data/synthea
+# Debian's wrk: the bench's load generator, a C program in its own process.
+wrk:
+	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null)
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/pip install -q -e '.[embedded,test,bench]'
+	touch $@
+
+bench: $(BENCH_STAMP) wrk
+	$(BIN)/python -m bench.speed --synthea ../shared/data/synthea
+	$(BIN)/python -m bench.speed --synthea ../shared/data/synthea --workers 2 --skip-import
+
+# A steady mixed load for MINUTES minutes: per-window p50/p95, stalls, RSS and fds, drift.
+MINUTES ?= 30
+soak: $(STAMP)
+	$(BIN)/python -m bench.soak --synthea ../shared/data/synthea --minutes $(MINUTES)
 
 clean:
 	rm -rf $(VENV) var tests/screenshots

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,14 +21,26 @@ from fhir_server.cors import ApiCors
 from fhir_server.demo import load_demo_practice
 from fhir_server.ops import health, metrics, shutdown
 from fhir_server.ops.logs import RequestLog, route_template, with_request_id
+from fhir_server.ops.logs import configure as configure_logging
 from fhir_server.resources import http as fhir_http
 from fhir_server.resources.errors import FhirError
 from fhir_server.resources.reindex import upgrade_compartments
 from fhir_server.resources.routes import fhir_router
+from fhir_server.resources.validation import resource_types
 from fhir_server.services import build_services
 from fhir_server.smart import install as smart
 
 log = logging.getLogger("carespace")
+
+# ``serve --workers N`` hands each worker process its settings (the resolved database address
+# included) through this environment variable.
+SETTINGS_ENV = "CARESPACE_SERVE_SETTINGS"
+
+
+# FastAPI ≥ 0.16x asks OpenTelemetry on every request whether telemetry is configured (7 % of a
+# read's CPU in the bench's profile); CareSpace configures none, so it is off.
+_NO_TELEMETRY = ({"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+                 if "telemetry" in inspect.signature(FastAPI.__init__).parameters else {})
 
 
 def _is_api(request: Request) -> bool:
@@ -35,6 +50,9 @@ def _is_api(request: Request) -> bool:
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Every R4B model module, imported once before the first request (the CapabilityStatement
+        # lists them all); a CLI import never needs them all.
+        await asyncio.to_thread(resource_types)
         services = await build_services(settings)
         app.state.services = services
         await upgrade_compartments(services.store)
@@ -52,7 +70,7 @@ def create_app(settings: Settings) -> FastAPI:
             await services.db.close()
 
     app = FastAPI(title="CareSpace", lifespan=lifespan, docs_url=None, redoc_url=None,
-                  openapi_url=None)
+                  openapi_url=None, **_NO_TELEMETRY)
     # Start-up work that other rooms add (e.g. the portal's demo accounts), run after the demo data.
     app.state.startup_hooks = []
     app.include_router(health.router)
@@ -102,3 +120,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(ApiCors)
     app.add_middleware(RequestLog)  # outermost: the request id covers CORS answers too
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one ``serve --workers`` process (uvicorn calls this factory in each worker)."""
+    settings = Settings.model_validate_json(os.environ[SETTINGS_ENV])
+    configure_logging(settings.log_format)  # each worker logs its requests as ``serve`` does
+    return create_app(settings)

@@ -3,7 +3,9 @@
 AuditEvents are FHIR resources in the AuditEvent collection, so back-end clients read them
 through the API; the entity references put each one in its patients' compartments. They are
 append-only and written once, without a copy in ``history`` (one write per request, not two):
-read them by id or search; type and system history leave them out.
+read them by id or search; type and system history leave them out. The store writes them
+through its group commit: many requests' events in one journaled ``insert_many``, each
+request answering once the batch holding its event is stored.
 """
 
 from __future__ import annotations
@@ -50,4 +52,4 @@ async def record(store: ResourceStore, caller: Caller, interaction: str, *,
     }
     if description:
         event["outcomeDesc"] = description
-    await store.create(event, fresh=True, history=False)
+    await store.append(event)

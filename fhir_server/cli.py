@@ -89,6 +89,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, stop_on_sigterm)
     try:
+        if args.workers > 1:
+            _serve_workers(settings, args)
+            return 0
         app = create_app(settings)
         # Our access line (ops/logs.py) replaces uvicorn's; SIGTERM waits for requests in
         # flight at most shutdown_timeout seconds, then the lifespan closes the services.
@@ -104,6 +107,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
             server.stop()
             logging.getLogger("carespace").info("The embedded database has stopped.")
     return 0
+
+
+def _serve_workers(settings: Settings, args: argparse.Namespace) -> None:
+    """``--workers N``: N server processes on one port (uvicorn's supervisor). Everything they
+    must agree on lives in the database; this process started the embedded one and runs the
+    start-up work (demo data, indexes) once, before the workers share it."""
+    import uvicorn
+
+    from fhir_server.app import SETTINGS_ENV, create_app
+
+    async def start_once() -> None:
+        app = create_app(settings)
+        async with app.router.lifespan_context(app):
+            pass
+
+    asyncio.run(start_once())
+    os.environ[SETTINGS_ENV] = settings.model_dump_json()
+    _announce(settings)
+    uvicorn.run("fhir_server.app:app_from_environment", factory=True, workers=args.workers, host=args.host,
+                port=args.port, log_level="info", log_config=None, access_log=False, proxy_headers=True,
+                server_header=False, timeout_graceful_shutdown=int(settings.shutdown_timeout))
 
 
 def _announce(settings: Settings) -> None:
@@ -191,6 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--demo", action="store_true", help="load the demo practice and turn on the dev outbox")
+    serve.add_argument("--workers", type=int, default=1,
+                       help="server processes sharing the port and the database (default 1)")
     serve.set_defaults(func=cmd_serve)
 
     imp = sub.add_parser("import", parents=[common], help="import FHIR Bundles and NDJSON files or folders")

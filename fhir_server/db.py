@@ -96,6 +96,9 @@ class Database:
             IndexModel([("lu", DESCENDING), ("_id", ASCENDING)]),
         ])
 
+    def indexed(self, resource_type: str) -> bool:
+        return resource_type in self._indexed
+
     async def ensure_type_indexes(self, resource_type: str, models: list[IndexModel]) -> None:
         """Create a type collection's indexes once per process (cheap when they exist)."""
         if resource_type in self._indexed:

@@ -3,16 +3,25 @@ through the same engine and access check as the API, with progress and a summary
 
 A malformed NDJSON line is reported and the rest of the file still loads; a transaction
 Bundle with a bad entry fails whole (nothing of it is written).
+
+Files are read, parsed and validated (the R4B models: most of the importer's CPU) ahead of the
+writer, in a pool of processes, while this process writes the file before them: one
+transaction per Bundle, with one ``insert_many`` per type inside it. Writes stay in file order,
+one Bundle at a time, so conditional references between Bundles resolve as they would one by one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import multiprocessing
+import os
 import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +38,8 @@ from fhir_server.services import Services
 from fhir_server.smart.scopes import ScopeGrant
 
 BATCH = 500
+AHEAD = 4  # files parsed and validated ahead of the one being written
+Prepared = tuple[Any, str | None, bool]  # (document, why it cannot be imported, every entry validated)
 IMPORTER = Caller(kind="admin", subject="carespace-import", client_id="carespace-import",
                   grants=(ScopeGrant("system", "*", frozenset("cruds")),), patients=None)
 
@@ -75,14 +86,31 @@ async def import_paths(services: Services, paths: list[Path], *, progress: bool 
     except FileNotFoundError as exc:
         report.failures.append(str(exc))
         return report
-    for number, path in enumerate(files, 1):
-        if progress:
-            _progress(number, len(files), path, report)
-        if path.suffix == ".ndjson":
-            await import_ndjson(services, path, report)
-        else:
-            await import_json(services, path, report)
-        report.files += 1
+    jsons = [i for i, path in enumerate(files) if path.suffix != ".ndjson"]
+    pool = _validators() if len(jsons) > 1 else None
+    ahead: dict[int, asyncio.Future[Prepared]] = {}
+    queued = iter(jsons)
+    try:
+        for number, path in enumerate(files, 1):
+            while pool is not None and len(ahead) < AHEAD:
+                i = next(queued, None)
+                if i is None:
+                    break
+                ahead[i] = asyncio.wrap_future(pool.submit(prepare_file, str(files[i])))
+            if progress:
+                _progress(number, len(files), path, report)
+            if path.suffix == ".ndjson":
+                await import_ndjson(services, path, report)
+            else:
+                await import_json(services, path, report, await _prepared(ahead.pop(number - 1, None), path))
+            report.files += 1
+    finally:
+        for pending in ahead.values():  # after an error: nobody will wait for these
+            pending.cancel()
+            if pending.done() and not pending.cancelled():
+                pending.exception()
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
     report.seconds = time.monotonic() - started
     if progress and sys.stderr.isatty():
         _progress(len(files), len(files), None, report)
@@ -102,17 +130,51 @@ def _progress(done: int, total: int, path: Path | None, report: ImportReport) ->
           end="", file=sys.stderr, flush=True)
 
 
-async def import_json(services: Services, path: Path, report: ImportReport) -> None:
+async def _prepared(ahead: asyncio.Future[Prepared] | None, path: Path) -> Prepared:
+    """The file as the pool prepared it; read here, unvalidated, when the pool could not."""
+    if ahead is not None:
+        try:
+            return await ahead
+        except BrokenProcessPool:  # a pool process died (killed, out of memory): the writer validates
+            pass
+    return await asyncio.to_thread(prepare_file, str(path), False)
+
+
+def _validators() -> ProcessPoolExecutor:
+    # spawn, not fork: this process runs an event loop and the driver's threads.
+    return ProcessPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)),
+                               mp_context=multiprocessing.get_context("spawn"))
+
+
+def prepare_file(path: str, check: bool = True) -> Prepared:
+    """Read and parse one JSON file and, with ``check``, validate every resource a Bundle's POST
+    and PUT entries carry (in a pool process). An invalid entry is not reported here: the
+    writer validates that Bundle again and names the entry, as it does for one sent to the API."""
     try:
-        document = json.loads(await asyncio.to_thread(path.read_text, encoding="utf-8"))
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        report.failures.append(f"{path}: not valid JSON ({exc})")
-        return
+        return None, f"not valid JSON ({exc})", False
     if not isinstance(document, dict):
-        report.failures.append(f"{path}: not a FHIR resource or Bundle")
+        return None, "not a FHIR resource or Bundle", False
+    if not check or document.get("resourceType") != "Bundle" or document.get("type") not in ("transaction", "batch"):
+        return document, None, False
+    try:
+        for entry in document.get("entry") or []:
+            request = entry.get("request") or {}
+            if str(request.get("method", "")).upper() in ("POST", "PUT") and isinstance(entry.get("resource"), dict):
+                validate(entry["resource"])
+    except (FhirError, AttributeError, TypeError):
+        return document, None, False
+    return document, None, True
+
+
+async def import_json(services: Services, path: Path, report: ImportReport, prepared: Prepared) -> None:
+    document, error, validated = prepared
+    if error:
+        report.failures.append(f"{path}: {error}")
         return
     if document.get("resourceType") == "Bundle" and document.get("type") in ("transaction", "batch"):
-        processor = BundleProcessor(services, IMPORTER)
+        processor = BundleProcessor(services, IMPORTER, validated=validated)
         try:
             result = await processor.run(document)
         except FhirError as exc:

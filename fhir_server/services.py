@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from fhir_server.config import Settings
 from fhir_server.db import Database
+from fhir_server.group_commit import GroupCommit
 from fhir_server.resources.store import ResourceStore
 from fhir_server.smart import keys
 from fhir_server.smart.keys import SigningKey
@@ -26,5 +27,7 @@ async def build_services(settings: Settings) -> Services:
     await db.check()
     await db.ensure_indexes()
     key = keys.load_or_create(settings.data_dir)
-    store = ResourceStore(db, base_url=settings.fhir_base)
+    # The one writer of what every request writes on the side (its AuditEvent), batched.
+    group_commit = GroupCommit(lambda name: store.collection(name))
+    store = ResourceStore(db, base_url=settings.fhir_base, group_commit=group_commit)
     return Services(settings=settings, db=db, store=store, key=key)

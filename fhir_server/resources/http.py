@@ -7,6 +7,7 @@ import logging
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
+import orjson
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -28,7 +29,10 @@ class FhirResponse(JSONResponse):
     media_type = FHIR_JSON
 
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()
+        try:
+            return orjson.dumps(content)  # compact UTF-8, several times faster than json.dumps
+        except TypeError:  # what orjson refuses (an integer beyond 64 bits): the standard encoder
+            return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def media_type(request: Request) -> str:

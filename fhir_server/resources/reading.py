@@ -25,6 +25,8 @@ async def read_visible(services: Services, caller: Caller, resource_type: str, r
             check_resource(caller, resource_type, resource_id, was, "r")
         raise
     assert version.resource is not None
-    check_resource(caller, resource_type, resource_id,
-                   patient_compartments(version.resource, services.settings.fhir_base), "r")
+    compartments = version.compartments  # as stored with the current version, else computed
+    if compartments is None:
+        compartments = patient_compartments(version.resource, services.settings.fhir_base)
+    check_resource(caller, resource_type, resource_id, compartments, "r")
     return version

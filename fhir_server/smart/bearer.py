@@ -6,6 +6,7 @@ delegate, once the Consent it rests on is no longer active.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -49,13 +50,15 @@ def caller_from_claims(claims: dict[str, Any]) -> Caller:
 
 
 async def is_revoked(db: Database, claims: dict[str, Any]) -> bool:
-    if await db[REVOKED].find_one({"_id": claims["jti"]}, projection={"_id": 1}):
-        return True
+    """Read at every request (a revocation holds on the very next one, on every worker); a
+    delegate's two reads go out together."""
+    token = db[REVOKED].find_one({"_id": claims["jti"]}, projection={"_id": 1})
     consent_id = claims.get("consent")
-    if consent_id:
-        consent = await db.resources("Consent").find_one({"_id": consent_id}, projection={"res.status": 1})
-        return not consent or consent["res"].get("status") != "active"
-    return False
+    if not consent_id:
+        return await token is not None
+    revoked, consent = await asyncio.gather(
+        token, db.resources("Consent").find_one({"_id": consent_id}, projection={"res.status": 1}))
+    return revoked is not None or not consent or consent["res"].get("status") != "active"
 
 
 async def current_caller(request: Request) -> Caller:
@@ -76,5 +79,10 @@ async def current_caller(request: Request) -> Caller:
     return caller
 
 
+async def _services(request: Request) -> Services:
+    # async: FastAPI runs a plain ``def`` dependency in its thread pool, a thread hop per request.
+    return services_of(request)
+
+
 CallerDep = Annotated[Caller, Depends(current_caller)]
-ServicesDep = Annotated[Services, Depends(services_of)]
+ServicesDep = Annotated[Services, Depends(_services)]

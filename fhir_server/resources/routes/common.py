@@ -42,7 +42,9 @@ def patients_of(resources: list[dict[str, Any]], base_url: str) -> set[str]:
 
 
 async def audit_access(services: Services, caller: Caller, interaction: str,
-                       resources: list[dict[str, Any]]) -> None:
-    patients = patients_of(resources, services.settings.fhir_base)
+                       resources: list[dict[str, Any]], patients: list[str] | None = None) -> None:
+    """``patients``: the resources' compartments when already known (as stored with a read)."""
+    if patients is None:
+        patients = list(patients_of(resources, services.settings.fhir_base))
     refs = [f"{r['resourceType']}/{r['id']}" for r in resources if r.get("id")]
     await audit.record(services.store, caller, interaction, patients=patients, entities=refs)

@@ -38,7 +38,7 @@ async def read(resource_type: str, resource_id: str, request: Request, caller: C
     known_type(resource_type)
     version = await read_visible(services, caller, resource_type, resource_id)
     assert version.resource is not None
-    await audit_access(services, caller, "read", [version.resource])
+    await audit_access(services, caller, "read", [version.resource], version.compartments)
     if not_modified(request, version):
         return Response(status_code=304, headers=version_headers(version, services.settings.fhir_base))
     return FhirResponse(version.resource, headers=version_headers(version, services.settings.fhir_base))

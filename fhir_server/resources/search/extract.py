@@ -51,6 +51,7 @@ PORTAL_SORTS: dict[str, str] = {
     "DocumentReference": "date",
     "DiagnosticReport": "date",
     "Communication": "sent",
+    "AuditEvent": "date",  # a patient's access trail, newest first
 }
 
 INDEX_FIELDS = ("tok", "ref", "str", "sx", "dlo", "dhi", "num", "uri", "has")
@@ -352,4 +353,8 @@ def index_models(resource_type: str) -> list[IndexModel]:
     sp = PORTAL_SORTS.get(resource_type)
     if sp:
         models.append(IndexModel([("comp", asc), (f"idx.srt.{sp}", asc), ("_id", asc)], name=f"comp_srt_{sp}_id"))
+    if resource_type == "AuditEvent":
+        # Who accessed what, by time: ``agent=`` (a reference, in the multikey ``idx.ref``) with
+        # ``_sort=-date``. One array field per compound index, as MongoDB requires.
+        models.append(IndexModel([("idx.ref", asc), ("idx.srt.date", asc), ("_id", asc)], name="ref_srt_date_id"))
     return models

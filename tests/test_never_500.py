@@ -145,10 +145,10 @@ FORM_TEXT = st.one_of(st.none(), ODD_TEXT, st.sampled_from(["2024-02-30", "1899-
 # -- fixtures -----------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def portal(server: Any, mongo: Any) -> Iterator[httpx.Client]:
+def portal(server: Any, smtp: Any) -> Iterator[httpx.Client]:
     """A signed-in patient of its own (never a demo account: other tests rely on those)."""
     with server.client() as practice:
-        who = member(practice, mongo[server.settings.database_name], given="Fuzz")
+        who = member(server, practice, smtp, given="Fuzz")
     client = httpx.Client(base_url=server.url, timeout=60)
     login = client.post("/login", data={"email": who.person.email, "password": PASSWORD,
                                         "birth_date": who.person.birth_date, "csrf_token": csrf(client, "/login")})

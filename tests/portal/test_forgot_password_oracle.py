@@ -27,9 +27,9 @@ def ask_for_reset(server: Any, email: str) -> str:
         return answered.text.replace(csrf.group(1), "")
 
 
-def test_the_page_answers_before_the_email_is_looked_up(server: Any, admin: httpx.Client, db: Any,
+def test_the_page_answers_before_the_email_is_looked_up(server: Any, admin: httpx.Client, db: Any, smtp: Any,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    who = member(admin, db, given="Timing")
+    who = member(server, admin, smtp, given="Timing")
     account = db["accounts"].find_one({"email": who.person.email})
     real = invites.send_reset
 

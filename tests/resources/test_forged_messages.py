@@ -29,8 +29,9 @@ def inbox_of(server: Any, email: str, birth_date: str) -> str:
         return client.get("/messages").text
 
 
-def test_a_patient_side_writer_cannot_pass_for_the_care_team(server: Any, admin: httpx.Client, db: Any) -> None:
-    who = member(admin, db, given="Forge")
+def test_a_patient_side_writer_cannot_pass_for_the_care_team(server: Any, admin: httpx.Client, db: Any,
+                                                             smtp: Any) -> None:
+    who = member(server, admin, smtp, given="Forge")
     pid = who.person.patient_id
     delegate_ref = "RelatedPerson/forger-of-notes"
     for fhir_user in (who.patient_ref, delegate_ref):
@@ -53,8 +54,8 @@ def test_a_patient_side_writer_cannot_pass_for_the_care_team(server: Any, admin:
     assert stored == []
 
 
-def test_the_inbox_shows_only_what_the_practice_sent(server: Any, admin: httpx.Client, db: Any) -> None:
-    who = member(admin, db, given="Inbox")
+def test_the_inbox_shows_only_what_the_practice_sent(server: Any, admin: httpx.Client, db: Any, smtp: Any) -> None:
+    who = member(server, admin, smtp, given="Inbox")
     pid = who.person.patient_id
     practice_message(admin, pid, subject="Real note from the clinic", text="See you Monday.")
     # Stored before the write rule existed (or by an integration that sends no reference).

@@ -36,8 +36,10 @@ def test_two_workers_share_one_database_and_stop_together(tmp_path: Path) -> Non
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MONGODB_URI", "CARESPACE_"))}
     data_dir, port = tmp_path / "var", free_port()
     url = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen([*CARESPACE, "serve", "--workers", "2", "--port", str(port), "--data-dir",
-                                str(data_dir)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    log = tmp_path / "serve.log"  # a file, not a pipe nobody reads (it would fill and block the server)
+    with log.open("ab") as out:
+        process = subprocess.Popen([*CARESPACE, "serve", "--workers", "2", "--port", str(port), "--data-dir",
+                                    str(data_dir)], env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 240  # each worker imports every R4B model: slow on a busy machine
         while True:
@@ -47,8 +49,8 @@ def test_two_workers_share_one_database_and_stop_together(tmp_path: Path) -> Non
             except httpx.HTTPError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()  # before reading its output to the end
-                raise AssertionError(process.communicate()[0].decode(errors="replace")[-3000:])
+                process.kill()
+                raise AssertionError(log.read_text(errors="replace")[-3000:])
             time.sleep(0.3)
         database = int(json.loads((data_dir / "embedded-db.json").read_text())["pid"])
         # uvicorn's supervisor starts its workers one after the other: wait for both.

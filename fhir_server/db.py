@@ -11,7 +11,7 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, WriteConcern
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import PyMongoError
+from pymongo.errors import AutoReconnect, DuplicateKeyError, PyMongoError
 
 from fhir_server.errors import StartupError
 
@@ -43,6 +43,19 @@ async def claim(collection: AsyncCollection[Doc], query: dict[str, Any], update:
     if result.matched_count != 1:
         return None
     return await collection.find_one({"_id": query["_id"]})
+
+
+async def insert_claim(collection: AsyncCollection[Doc], doc: Doc) -> bool:
+    """Insert a document whose ``_id`` is a claim (a lock, "replied once"); whether this insert
+    won. ``doc`` carries an ``owner`` of its own: the embedded database sometimes drops the
+    connection of a losing insert instead of answering E11000, and then the owner read back says
+    who won."""
+    try:
+        await collection.insert_one(doc)
+        return True
+    except (DuplicateKeyError, AutoReconnect):
+        held = await collection.find_one({"_id": doc["_id"]}, projection={"owner": 1})
+        return bool(held and held.get("owner") == doc["owner"])
 
 
 async def take(collection: AsyncCollection[Doc], doc_id: Any) -> Doc | None:

@@ -14,11 +14,9 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo.errors import AutoReconnect, DuplicateKeyError
-
 from fhir_server import mail
 from fhir_server.access import Caller, search_scope
-from fhir_server.db import ACCOUNTS
+from fhir_server.db import ACCOUNTS, insert_claim
 from fhir_server.portal import accounts, viewing
 from fhir_server.portal.messages import threads
 from fhir_server.resources import hooks
@@ -71,16 +69,9 @@ async def _claim_reply(services: Services, parent_id: str) -> None:
     """Reply once, also for two replies at once: both may find no reply yet, but only one can
     insert the claim on the message (the database decides). A claim older than CLAIM_LAPSES
     with no reply stored (the check above found none) belonged to a write that failed."""
-    claims, now, owner = services.db[REPLY_CLAIMS], datetime.now(UTC), uuid.uuid4().hex
-    try:
-        await claims.insert_one({"_id": parent_id, "at": now, "owner": owner})
+    claims, now = services.db[REPLY_CLAIMS], datetime.now(UTC)
+    if await insert_claim(claims, {"_id": parent_id, "at": now, "owner": uuid.uuid4().hex}):
         return
-    except (DuplicateKeyError, AutoReconnect):
-        # (The embedded database may drop a losing insert's connection instead of answering
-        # E11000: read back whether this one won.)
-        held = await claims.find_one({"_id": parent_id}, projection={"owner": 1})
-        if held and held.get("owner") == owner:
-            return
     taken = await claims.update_one({"_id": parent_id, "at": {"$lt": now - CLAIM_LAPSES}}, {"$set": {"at": now}})
     if taken.matched_count != 1:
         raise _refuse(409, "conflict", threads.ALREADY_REPLIED, "Communication.inResponseTo")

@@ -3,63 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from fhir_server.embedded_db import free_port
+from tests.support.serve import CARESPACE, Serve, alive, env
 from tests.support.shared_data import SHARED_DATA, require_shared_data
-
-CARESPACE = [sys.executable, "-m", "fhir_server.cli"]
-
-
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MONGODB_URI", "CARESPACE_"))}
-    return env
-
-
-class Serve:
-    def __init__(self, data_dir: Path, port: int, *extra: str) -> None:
-        self.data_dir, self.port = data_dir, port
-        self.url = f"http://127.0.0.1:{port}"
-        # Its output goes to a file: a pipe nobody reads fills up with the per-request log
-        # lines and then blocks the server in the middle of a request.
-        data_dir.parent.mkdir(parents=True, exist_ok=True)
-        self.log = data_dir.parent / f"serve-{port}.log"
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen([*CARESPACE, "serve", "--port", str(port), "--data-dir", str(data_dir),
-                                             *extra], env=_env(), stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 180  # a --demo start on a busy machine
-        while True:
-            try:
-                if httpx.get(f"{self.url}/fhir/metadata", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(self.log.read_text(errors="replace")[-4000:])
-            time.sleep(0.2)
-
-    def carespace(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*CARESPACE, *args, "--data-dir", str(self.data_dir)], env=_env(),
-                              capture_output=True, text=True, timeout=300)
-
-    def client(self) -> httpx.Client:
-        token = self.carespace("token", "--scope", "system/*.cruds").stdout.strip()
-        return httpx.Client(base_url=f"{self.url}/fhir", headers={"Authorization": f"Bearer {token}"}, timeout=60)
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        # SIGTERM's budget: CARESPACE_SHUTDOWN_TIMEOUT (20 s) for requests in flight, as much for
-        # mail being delivered, then the database's own stop; a loaded CI machine needs slack.
-        self.process.send_signal(sig)
-        return self.process.wait(120)
 
 
 @pytest.fixture
@@ -68,18 +20,6 @@ def serve(tmp_path: Path) -> Iterator[Serve]:
     yield server
     if server.process.poll() is None:
         server.stop()
-
-
-def db_pid(data_dir: Path) -> int:
-    return int(json.loads((data_dir / "embedded-db.json").read_text())["pid"])
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def test_token_import_and_restart_keep_data(serve: Serve) -> None:
@@ -92,7 +32,7 @@ def test_token_import_and_restart_keep_data(serve: Serve) -> None:
     result = serve.carespace("import", str(bundle[0]))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Observation" in result.stdout and "resources/s" in result.stdout
-    database = db_pid(serve.data_dir)
+    database = serve.database_pid()
     assert serve.stop() == 0
     assert not alive(database), "the embedded database outlived serve"
     again = Serve(serve.data_dir, serve.port)
@@ -107,20 +47,20 @@ def test_token_import_and_restart_keep_data(serve: Serve) -> None:
 
 def test_second_serve_on_the_same_data_dir_and_busy_port_say_so(serve: Serve) -> None:
     same_dir = subprocess.run([*CARESPACE, "serve", "--port", str(free_port()), "--data-dir", str(serve.data_dir)],
-                              env=_env(), capture_output=True, text=True, timeout=60)
+                              env=env(), capture_output=True, text=True, timeout=60)
     assert same_dir.returncode == 1
     assert "already using the data directory" in same_dir.stderr
     assert "Traceback" not in same_dir.stderr
     busy = subprocess.run([*CARESPACE, "serve", "--port", str(serve.port), "--data-dir", str(serve.data_dir) + "2"],
-                          env=_env(), capture_output=True, text=True, timeout=60)
+                          env=env(), capture_output=True, text=True, timeout=60)
     assert busy.returncode == 1
     assert f"Port {serve.port}" in busy.stderr
 
 
 @pytest.mark.parametrize("command", [["import", "."], ["serve", "--port", "0"]])
 def test_unreachable_mongodb_uri_is_one_sentence(tmp_path: Path, command: list[str]) -> None:
-    env = {**_env(), "MONGODB_URI": f"mongodb://127.0.0.1:{free_port()}/?serverSelectionTimeoutMS=500"}
-    result = subprocess.run([*CARESPACE, *command, "--data-dir", str(tmp_path)], env=env, capture_output=True,
+    environment = {**env(), "MONGODB_URI": f"mongodb://127.0.0.1:{free_port()}/?serverSelectionTimeoutMS=500"}
+    result = subprocess.run([*CARESPACE, *command, "--data-dir", str(tmp_path)], env=environment, capture_output=True,
                             text=True, timeout=60, cwd=tmp_path)
     assert result.returncode == 1
     assert "does not answer" in result.stderr
@@ -129,7 +69,7 @@ def test_unreachable_mongodb_uri_is_one_sentence(tmp_path: Path, command: list[s
 
 def test_token_refuses_non_system_scopes(tmp_path: Path) -> None:
     result = subprocess.run([*CARESPACE, "token", "--scope", "patient/*.rs", "--data-dir", str(tmp_path)],
-                            env=_env(), capture_output=True, text=True, timeout=60)
+                            env=env(), capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert "system/ scopes" in result.stderr
 
@@ -150,9 +90,9 @@ def test_reimporting_a_deleted_id_continues_its_version_line(serve: Serve, tmp_p
 
 
 def test_an_invalid_setting_is_named_not_a_traceback(tmp_path: Path) -> None:
-    env = {**_env(), "CARESPACE_DB_CACHE_SIZE": "plenty"}
+    environment = {**env(), "CARESPACE_DB_CACHE_SIZE": "plenty"}
     result = subprocess.run([*CARESPACE, "token", "--scope", "system/*.rs", "--data-dir", str(tmp_path)],
-                            env=env, capture_output=True, text=True, timeout=60)
+                            env=environment, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert "CARESPACE_DB_CACHE_SIZE" in result.stderr and "Traceback" not in result.stderr
     assert not result.stdout

@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 from fhir_server.embedded_db import free_port
-from tests.test_cli import Serve, db_pid
+from tests.support.serve import Serve, database_pid
 
 ROUNDS = 10
 ACKS_PER_ROUND = 14  # the cut comes once this many writes were acknowledged (and one of each kind)
@@ -147,7 +147,7 @@ def _run_until_cut(serve: Serve, acks: Acknowledged) -> None:
         assert time.monotonic() < deadline, f"only {acks.count()} writes acknowledged in 60 s"
         assert all(t.is_alive() for t in threads), "a writer stopped before the cut"
         time.sleep(0.005)
-    os.kill(db_pid(serve.data_dir), signal.SIGKILL)
+    os.kill(database_pid(serve.data_dir), signal.SIGKILL)
     serve.process.kill()
     serve.process.wait(30)
     stop.set()

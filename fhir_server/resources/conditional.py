@@ -15,9 +15,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl
 
-from pymongo.errors import AutoReconnect, DuplicateKeyError
-
-from fhir_server.db import Database
+from fhir_server.db import Database, insert_claim
 from fhir_server.resources.errors import conflict
 
 LOCKS = "conditional_locks"
@@ -35,22 +33,12 @@ async def criteria_lock(db: Database, resource_type: str, criteria: str) -> Asyn
     key, owner = _key(resource_type, criteria), uuid.uuid4().hex
     collection = db[LOCKS]
     deadline = asyncio.get_running_loop().time() + WAIT
-    while True:
-        now = datetime.now(UTC)
-        try:
-            await collection.insert_one({"_id": key, "owner": owner, "expires": now + HOLD})
-            break
-        except (DuplicateKeyError, AutoReconnect):
-            # (The embedded database sometimes drops the connection of a losing insert instead of
-            # answering E11000; whether this insert won is then read back.)
-            held = await collection.find_one({"_id": key}, projection={"owner": 1})
-            if held and held.get("owner") == owner:
-                break
-            await collection.delete_one({"_id": key, "expires": {"$lt": now}})  # a crashed holder's
-            if asyncio.get_running_loop().time() > deadline:
-                raise conflict(f"Another conditional write on {resource_type} with the same criteria "
-                               "is in progress; try again.") from None
-            await asyncio.sleep(0.02)
+    while not await insert_claim(collection, {"_id": key, "owner": owner, "expires": datetime.now(UTC) + HOLD}):
+        await collection.delete_one({"_id": key, "expires": {"$lt": datetime.now(UTC)}})  # a crashed holder's
+        if asyncio.get_running_loop().time() > deadline:
+            raise conflict(f"Another conditional write on {resource_type} with the same criteria "
+                           "is in progress; try again.") from None
+        await asyncio.sleep(0.02)
     try:
         yield
     finally:

@@ -20,7 +20,7 @@ from pymongo import MongoClient
 
 from fhir_server.embedded_db import free_port, running_uri
 from tests.mailbox import Mailbox
-from tests.ops.process import Serve, carespace
+from tests.support.serve import Serve, carespace
 
 PASSWORD = "Backup-Check-2026!"
 

@@ -13,7 +13,7 @@ import pytest
 
 from fhir_server.embedded_db import free_port
 from tests.conftest import RunningServer
-from tests.ops.process import Serve, alive
+from tests.support.serve import Serve, alive
 
 
 def test_healthz_answers_without_authentication(server: RunningServer) -> None:

@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from fhir_server.embedded_db import free_port
 from tests.conftest import RunningServer
 from tests.mailbox import Mailbox
-from tests.ops.process import Serve
+from tests.support.serve import Serve
 
 JANE = {"email": "jane.doe@example.org", "password": "Jane-Demo-2026!", "birth_date": "1968-04-12"}
 REMOTE = {"X-Forwarded-For": "203.0.113.7"}  # a client behind a reverse proxy on this machine

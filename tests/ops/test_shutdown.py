@@ -15,7 +15,7 @@ from aiosmtpd.controller import Controller
 from pymongo import MongoClient
 
 from fhir_server.embedded_db import free_port, running_uri
-from tests.ops.process import Serve, alive
+from tests.support.serve import Serve, alive
 
 WRITERS = 6
 

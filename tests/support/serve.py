@@ -1,4 +1,7 @@
-"""``carespace serve`` as a child process, ready when ``/readyz`` says so; its log in a file."""
+"""``carespace serve`` (and the other commands) as child processes, the way an operator runs them.
+
+A server is ready when ``/readyz`` says so. Its output goes to a file: a pipe nobody reads fills
+up with the per-request log lines and then blocks the server in the middle of a request."""
 
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ def carespace(data_dir: Path, *args: str, timeout: float = 300) -> subprocess.Co
 
 class Serve:
     def __init__(self, data_dir: Path, port: int, *extra: str, environment: dict[str, str] | None = None) -> None:
-        self.data_dir, self.url = data_dir, f"http://127.0.0.1:{port}"
+        self.data_dir, self.port, self.url = data_dir, port, f"http://127.0.0.1:{port}"
         data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = data_dir.parent / f"serve-{port}-{time.monotonic_ns()}.log"
         with self.log_path.open("wb") as log:
@@ -47,6 +50,10 @@ class Serve:
         except httpx.HTTPError:
             return False
 
+    def carespace(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Another command on this server's data dir (it uses the running database)."""
+        return carespace(self.data_dir, *args)
+
     def token(self, scope: str = "system/*.cruds") -> str:
         result = carespace(self.data_dir, "token", "--scope", scope)
         assert result.returncode == 0, result.stderr
@@ -61,17 +68,24 @@ class Serve:
         return [json.loads(line) for line in self.log_path.read_text().splitlines() if line.startswith("{")]
 
     def database_pid(self) -> int:
-        return int(json.loads((self.data_dir / "embedded-db.json").read_text())["pid"])
+        return database_pid(self.data_dir)
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
+        # SIGTERM's budget: CARESPACE_SHUTDOWN_TIMEOUT (20 s) for requests in flight, as much for
+        # mail being delivered, then the database's own stop; a loaded CI machine needs slack.
         if self.process.poll() is None:
             self.process.send_signal(sig)
-        return self.process.wait(90)
+        return self.process.wait(120)
+
+
+def database_pid(data_dir: Path) -> int:
+    """The embedded database a ``serve`` of this data dir started."""
+    return int(json.loads((data_dir / "embedded-db.json").read_text())["pid"])
 
 
 def alive(pid: int) -> bool:
+    """Running (a zombie waiting to be reaped is not)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
         return False
-    return True

@@ -76,8 +76,10 @@ def parse_entries(bundle: dict[str, Any]) -> list[Entry]:
     return entries
 
 
-def _entry_error(index: int, status: int, code: str, message: str) -> FhirError:
-    return FhirError(status, code, f"Bundle.entry[{index}]: {message}", [f"Bundle.entry[{index}]"])
+def _entry_error(index: int, status: int, code: str, message: str, inner: list[str] | None = None) -> FhirError:
+    """The entry's error; ``inner`` (paths in the entry's resource) become paths in the Bundle."""
+    where = [f"Bundle.entry[{index}].resource" + path[path.find("."):] for path in inner or [] if "." in path]
+    return FhirError(status, code, f"Bundle.entry[{index}]: {message}", [f"Bundle.entry[{index}]", *where])
 
 
 class BundleProcessor:
@@ -178,7 +180,7 @@ class BundleProcessor:
                 await hooks.before_write(self.services, self.caller, entry.resource, "c" if entry.fresh else "u")
                 self.touched_patients.update(compartments)
             except FhirError as exc:
-                raise _entry_error(entry.index, exc.status, exc.code, exc.diagnostics) from None
+                raise _entry_error(entry.index, exc.status, exc.code, exc.diagnostics, exc.expression) from None
 
     async def _check_replaced(self, entry: Entry) -> None:
         """A PUT over an existing resource must be allowed to change that resource, as on the

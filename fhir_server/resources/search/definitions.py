@@ -18,7 +18,7 @@ Two small extensions of dotted paths cover the ``where()`` filters that matter:
 * the ``targets`` of a reference parameter play the role of
   ``where(resolve() is Patient)``: only references to those types are indexed.
 
-Composite parameters (search.html#composite) are not supported and are left out.
+Composite parameters (search.html#composite) are in :mod:`.composite`; ``_has`` in :mod:`.has`.
 """
 
 from __future__ import annotations

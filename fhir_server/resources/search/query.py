@@ -14,8 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .clauses import Clause, bad, compile_clause, split_or
+from .composite import composite_clause, composite_for
 from .definitions import SEARCH_PARAMS, SearchParam, get_param, params_for
 from .extract import SORTABLE_TYPES
+from .has import ReverseChain, reverse_chain
 
 DEFAULT_COUNT = 20
 MAX_COUNT = 1000
@@ -56,7 +58,7 @@ class Query:
 
     types: list[str]
     clauses: list[Clause] = field(default_factory=list)
-    chains: list[Chain] = field(default_factory=list)
+    chains: list[Chain | ReverseChain] = field(default_factory=list)
     sort: list[tuple[str, bool]] = field(default_factory=list)  #: (param, descending)
     count: int = DEFAULT_COUNT
     includes: list[Include] = field(default_factory=list)
@@ -155,6 +157,13 @@ def _filter(q: Query, key: str, name: str, modifier: str, value: str, base_url: 
         if ":" in chained:
             chained, cmod = chained.split(":", 1)
         _chain(q, key, name, type_mod, chained + (":" + cmod if cmod else ""), value, strict)
+        return
+    if name == "_has":
+        q.chains.append(reverse_chain(q.types, key, modifier, value))
+        return
+    composite = composite_for(q.types[0], name) if len(q.types) == 1 else None
+    if composite is not None:
+        q.clauses.append(composite_clause(q.types[0], composite, mod, value, base_url, key))
         return
     sps = [params_for(t).get(name) for t in q.types]
     if not sps or any(sp is None for sp in sps):

@@ -544,6 +544,19 @@ udi-carrier string udiCarrier.carrierHRF
 udi-di string udiCarrier.deviceIdentifier
 url uri url
 """,
+    "CodeSystem": """
+name string name
+status token status
+system uri url
+url uri url
+version token version
+""",
+    "ValueSet": """
+name string name
+status token status
+url uri url
+version token version
+""",
     "Group": """
 actual token actual
 characteristic token characteristic.code

@@ -18,6 +18,8 @@ from .composite import composite_clause, composite_for
 from .definitions import SEARCH_PARAMS, SearchParam, get_param, params_for
 from .extract import SORTABLE_TYPES
 from .has import ReverseChain, reverse_chain
+from .terminology import MODIFIERS as TERMINOLOGY_MODIFIERS
+from .terminology import TerminologyFilter, terminology_filter
 
 DEFAULT_COUNT = 20
 MAX_COUNT = 1000
@@ -58,7 +60,7 @@ class Query:
 
     types: list[str]
     clauses: list[Clause] = field(default_factory=list)
-    chains: list[Chain | ReverseChain] = field(default_factory=list)
+    chains: list[Chain | ReverseChain | TerminologyFilter] = field(default_factory=list)
     sort: list[tuple[str, bool]] = field(default_factory=list)  #: (param, descending)
     count: int = DEFAULT_COUNT
     includes: list[Include] = field(default_factory=list)
@@ -179,6 +181,9 @@ def _filter(q: Query, key: str, name: str, modifier: str, value: str, base_url: 
     assert sp is not None
     if sp.type == "reference" and mod and mod[0].isupper() and mod not in SEARCH_PARAMS:
         raise bad(key, f"unknown resource type {mod}")
+    if sp.type == "token" and mod in TERMINOLOGY_MODIFIERS:
+        q.chains.append(terminology_filter(sp, mod, value, key))  # needs the server's ValueSets: resolved later
+        return
     q.clauses.append(compile_clause(sp, mod, value, base_url, key))
 
 

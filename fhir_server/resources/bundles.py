@@ -25,7 +25,7 @@ from fhir_server.access import Caller, Refused, check_resource, check_write, sea
 from fhir_server.resources import hooks
 from fhir_server.resources import search as search_engine
 from fhir_server.resources.errors import FhirError, bad_request
-from fhir_server.resources.patch import JSON_PATCH, apply_patch, patch_from_binary
+from fhir_server.resources.patch import apply_patch, entry_patch
 from fhir_server.resources.reading import read_visible
 from fhir_server.resources.search import patient_compartments
 from fhir_server.resources.store import Version, instant
@@ -200,7 +200,7 @@ class BundleProcessor:
             raise FhirError(404, "not-found", f"{entry.resource_type}/{entry.target_id} is not known")
         check_resource(self.caller, entry.resource_type, entry.target_id,
                        patient_compartments(current.resource, self.base), "u")
-        entry.resource = apply_patch(current.resource, patch_from_binary(entry.resource), JSON_PATCH)
+        entry.resource = apply_patch(current.resource, *entry_patch(entry.resource))
         entry.if_match = entry.if_match or f'W/"{current.vid}"'
 
     async def _resolve_target(self, entry: Entry) -> None:

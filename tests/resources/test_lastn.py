@@ -91,6 +91,7 @@ def test_bad_requests_are_refused_with_an_outcome(admin: httpx.Client) -> None:
     for params, where in (({"category": "laboratory"}, "patient"), ({"patient": "jane-doe", "max": "0"}, "max"),
                           ({"patient": "jane-doe", "max": "two"}, "max"),
                           ({"patient": "jane-doe", "_count": "5"}, "_count"),
+                          ({"patient": "jane-doe", "_elements": "code"}, "_elements"),
                           ({"patient": "jane-doe", "bogus-param": "1"}, None)):
         response = admin.get("/Observation/$lastn", params=params)
         assert response.status_code == 400, (params, response.text)

@@ -25,7 +25,7 @@ LOINC = "http://loinc.org"
 MAX_PER_CODE = 100
 NOT_RESULTS = frozenset({"entered-in-error", "cancelled"})
 # Result parameters have no meaning here: the operation decides order and size.
-REFUSED = frozenset({"_sort", "_count", "_cursor", "_include", "_revinclude", "_summary", "_total"})
+REFUSED = frozenset({"_sort", "_count", "_cursor", "_include", "_revinclude", "_summary", "_elements", "_total"})
 
 
 def code_key(observation: dict[str, Any]) -> str:

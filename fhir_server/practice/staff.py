@@ -17,7 +17,6 @@ from pymongo import ASCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 
 from fhir_server.access import STAFF_ROLES, Caller, staff_caller
-
 from fhir_server.db import Database
 from fhir_server.portal.accounts import normalise_email
 

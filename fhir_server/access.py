@@ -181,13 +181,18 @@ _CHART = (ScopeGrant("user", "*", frozenset("crus")),)
 STAFF_GRANTS: dict[str, tuple[ScopeGrant, ...]] = {"front-desk": _FRONT_DESK, "clinician": _CHART, "admin": _CHART}
 #: Console actions that are not a FHIR interaction on one type.
 STAFF_ACTIONS: dict[str, frozenset[str]] = {
-    "front-desk": frozenset({"messages", "patients", "invite"}),
-    "clinician": frozenset({"messages", "patients", "invite", "chart", "share", "access-log"}),
-    "admin": frozenset({"messages", "patients", "invite", "chart", "share", "access-log", "staff", "apps"}),
+    "front-desk": frozenset({"messages", "patients", "invite", "apps-list"}),
+    "clinician": frozenset({"messages", "patients", "invite", "apps-list", "chart", "share", "access-log"}),
+    "admin": frozenset({"messages", "patients", "invite", "apps-list", "chart", "share", "access-log", "staff",
+                        "apps"}),
 }
+#: What a refused action is audited as (type, interaction): one refusal event per kind of attempt.
+ACTION_TARGETS = {"chart": ("Observation", "r"), "share": ("DocumentReference", "c"), "access-log": ("AuditEvent", "s"),
+                  "staff": ("StaffAccount", "u"), "apps": ("SmartApp", "u"), "messages": ("Communication", "s"),
+                  "patients": ("Patient", "s"), "invite": ("Patient", "u"), "apps-list": ("SmartApp", "r")}
 ACTION_NAMES = {"chart": "open a patient's chart", "share": "share documents", "access-log": "read the access log",
                 "staff": "manage staff accounts", "apps": "manage registered apps", "messages": "read messages",
-                "patients": "look up patients", "invite": "invite patients"}
+                "patients": "look up patients", "invite": "invite patients", "apps-list": "see the registered apps"}
 
 
 def staff_caller(staff_id: str, role: str, practitioner_id: str | None) -> Caller:
@@ -205,10 +210,10 @@ def check_staff_action(caller: Caller, action: str) -> None:
     role = str(caller.claims.get("role", ""))
     if caller.kind != "staff" or action not in STAFF_ACTIONS.get(role, frozenset()):
         what = ACTION_NAMES.get(action, action)
+        target, interaction = ACTION_TARGETS.get(action, ("Practice", "r"))
         raise Refused(forbidden(f"Your role ({role or 'none'}) does not allow you to {what}. "
                                 "Ask a practice administrator if you need it."),
-                      caller, "Patient" if action in ("chart", "share", "access-log") else "Practice", None, "r",
-                      serious=False)
+                      caller, target, None, interaction, serious=False)
 
 
 def staff_may(caller: Caller, action: str) -> bool:

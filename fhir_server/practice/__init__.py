@@ -20,12 +20,13 @@ async def _startup(services: Services) -> None:
 def install(app: FastAPI) -> None:
     from urllib.parse import quote
 
-    from fhir_server.practice import routes_auth, routes_inbox, routes_patients, session
+    from fhir_server.practice import routes_admin, routes_auth, routes_inbox, routes_patients, session
     from fhir_server.practice.pages import STATIC
 
     app.include_router(routes_auth.router)
     app.include_router(routes_inbox.router)
     app.include_router(routes_patients.router)
+    app.include_router(routes_admin.router)
     app.mount("/practice/static", StaticFiles(directory=STATIC), name="practice-static")
     app.state.startup_hooks.append(_startup)
 

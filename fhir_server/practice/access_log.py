@@ -63,8 +63,9 @@ async def entries(services: Services, caller: Caller, view: Viewing, events: lis
         role = {"Practitioner": "care team", "Patient": "the patient" if ref == f"Patient/{view.patient_id}"
                 else "another patient", "RelatedPerson": "family or caregiver", "Device": "app or system"}.get(kind, "")
         subtype = next((s.get("code") for s in event.get("subtype") or []), "")
-        did = " ".join(p for p in (ACTIONS.get(str(event.get("action")), "accessed"), PLACES.get(str(subtype), ""))
-                       if p)
+        place = "in the practice console" if kind == "Practitioner" and subtype == "portal" else \
+            PLACES.get(str(subtype), "")
+        did = " ".join(p for p in (ACTIONS.get(str(event.get("action")), "accessed"), place) if p)
         what = sorted({str((e.get("what") or {}).get("reference", "")).partition("/")[0]
                        for e in event.get("entity") or []} - {"Patient", ""})
         shown.append(Entry(parse_instant(event.get("recorded")), names.get(ref) or ref or "unknown", role, did,

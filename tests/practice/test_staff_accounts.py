@@ -18,42 +18,7 @@ from tests.support.practice import (
     carespace,
     enrolled,
     sign_in,
-    unique_staff_email,
 )
-
-
-def test_staff_add_links_a_practitioner_mails_an_invite_and_list_shows_the_status(
-        server: Any, smtp: Any, admin: httpx.Client, db: Any) -> None:
-    email = unique_staff_email("lee")
-    added = carespace(server, "staff", "add", "--email", email, "--name", "Lee Park", "--role", "clinician")
-    assert added.returncode == 0, added.stderr
-    assert f"Added Lee Park <{email}> as clinician, linked to a new Practitioner/" in added.stdout
-    assert "Their invite was sent. It works once, for 4 days." in added.stdout
-    doc = db["staff"].find_one({"email": email})
-    practitioner = admin.get(f"/Practitioner/{doc['practitioner_id']}").json()
-    assert practitioner["name"][0]["family"] == "Park" and practitioner["telecom"][0]["value"] == email
-    assert doc["password_hash"] is None and "two_step" not in doc
-
-    mail = smtp.wait_for(email, "practice console account")
-    assert "/practice/register?token=" in link_in(mail, "/practice/register")
-    listed = carespace(server, "staff", "list")
-    row = next(line for line in listed.stdout.splitlines() if email in line)
-    assert row.split()[3:5] == ["clinician", "invited"], row
-
-    # The same email again, an unknown role: a clear refusal and nothing written.
-    again = carespace(server, "staff", "add", "--email", email.upper(), "--name", "Lee Park")
-    assert again.returncode == 1 and f"A staff account already uses {email}" in again.stderr
-    wrong = carespace(server, "staff", "add", "--email", unique_staff_email("x"), "--name", "X", "--role", "doctor")
-    assert wrong.returncode == 2 and "invalid choice: 'doctor'" in wrong.stderr
-    assert db["staff"].count_documents({"email": email}) == 1
-
-    # A second staff member with the same email on a Practitioner is linked to that Practitioner.
-    other = unique_staff_email("kim")
-    created = admin.post("/Practitioner", json={"resourceType": "Practitioner", "name": [{"family": "Kim"}],
-                                                "telecom": [{"system": "email", "value": other}]},
-                         headers={"Content-Type": "application/fhir+json"}).json()
-    linked = carespace(server, "staff", "add", "--email", other, "--name", "Dr Kim", "--role", "front-desk")
-    assert f"linked to the existing Practitioner/{created['id']}" in linked.stdout
 
 
 def test_a_new_staff_member_sets_a_password_then_two_step_and_signs_in_with_a_code(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
@@ -81,7 +82,7 @@ async def login(request: Request, email: Annotated[str, Form()] = "", password: 
     if member is None or not ok:
         return await _failed(request, key, member, again, WRONG_DETAILS)
     await lockout.refund(db, key)  # the password was right; the code is charged on its own
-    response = redirect(f"/practice/two-step?next={session.safe_next(next)}" if member.two_step_on
+    response = redirect(f"/practice/two-step?next={quote(session.safe_next(next), safe='/')}" if member.two_step_on
                         else "/practice/two-step/setup")
     await session.start(request, response, member, CODE if member.two_step_on else ENROL, email_key=key)
     return response

@@ -5,6 +5,7 @@ REST API, so the patient gets the usual "new message" mail."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -50,7 +51,8 @@ async def inbox_page(request: Request, console: ConsoleDep, category: str = "", 
                                         scope=search_scope(console.caller, "Communication"))
     comms = [e["resource"] for e in bundle.get("entry", []) if e.get("search", {}).get("mode") == "match"]
     shown = [t for t in inbox.group(comms, services.settings.fhir_base) if inbox.matches(t, state)]
-    await audit.record(services.store, console.caller, "search-type", patients=[t.patient_id for t in shown],
+    await audit.record(services.store, console.caller, "search-type",
+                       patients=[t.patient_id for t in shown if t.patient_id],
                        entities=[f"Communication/{t.id}" for t in shown], description="Practice inbox")
     return render(request, "inbox.html", active="inbox", title="Inbox", rows=shown, categories=categories,
                   category=category, state=state, states=inbox.STATES, when=inbox.when, short_date=short_date,
@@ -89,7 +91,7 @@ async def _thread_page(request: Request, console: Console, message_id: str, *, s
         cards = [m for m in messages if m.id in ids]
     await audit.record(services.store, console.caller, "portal", patients=[view.patient_id],
                        entities=[f"Communication/{m.id}" for m in cards])
-    cards.sort(key=lambda m: (m.sent is not None, m.sent or inbox.when("0001-01-01T00:00:00+00:00")))
+    cards.sort(key=lambda m: (m.sent is not None, m.sent or datetime.min.replace(tzinfo=UTC)))
     return render(request, "thread.html", status=status, active="inbox", title=thread.subject, thread=thread,
                   cards=cards, view=view, error=error, text=text, notice=notice, long_date=long_date,
                   body_max=threads.BODY_MAX)

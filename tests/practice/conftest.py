@@ -15,21 +15,22 @@ from tests.support.practice import StaffMember, enrolled
 
 
 @pytest.fixture(scope="session")
-def clinician(server: Any, smtp: Any) -> Iterator[tuple[StaffMember, httpx.Client]]:
-    member, client = enrolled(server, smtp, "Nora Okafor", "clinician")
-    with closing(client):
-        yield member, client
-
-
-@pytest.fixture(scope="session")
-def front_desk(server: Any, smtp: Any) -> Iterator[tuple[StaffMember, httpx.Client]]:
-    member, client = enrolled(server, smtp, "Sam Rivera", "front-desk")
-    with closing(client):
-        yield member, client
-
-
-@pytest.fixture(scope="session")
 def practice_admin(server: Any, smtp: Any) -> Iterator[tuple[StaffMember, httpx.Client]]:
+    """The first administrator, added with ``carespace staff add``."""
     member, client = enrolled(server, smtp, "Alex Morgan", "admin")
+    with closing(client):
+        yield member, client
+
+
+@pytest.fixture(scope="session")
+def clinician(server: Any, smtp: Any, practice_admin: Any) -> Iterator[tuple[StaffMember, httpx.Client]]:
+    member, client = enrolled(server, smtp, "Nora Okafor", "clinician", by=practice_admin[1])
+    with closing(client):
+        yield member, client
+
+
+@pytest.fixture(scope="session")
+def front_desk(server: Any, smtp: Any, practice_admin: Any) -> Iterator[tuple[StaffMember, httpx.Client]]:
+    member, client = enrolled(server, smtp, "Sam Rivera", "front-desk", by=practice_admin[1])
     with closing(client):
         yield member, client

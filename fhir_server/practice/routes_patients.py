@@ -15,9 +15,10 @@ from fhir_server.portal import csrf
 from fhir_server.portal.delegates.grants import list_grants
 from fhir_server.portal.health import attachment, documents, labs, records
 from fhir_server.portal.invites import AlreadyRegistered, invite_patient
-from fhir_server.portal.messages.routes import long_date
+from fhir_server.portal.messages import records as message_records
+from fhir_server.portal.messages.routes import long_date, short_date
 from fhir_server.portal.sessions import services_of
-from fhir_server.practice import access_log, patients, share
+from fhir_server.practice import access_log, inbox, patients, share
 from fhir_server.practice.pages import redirect, render
 from fhir_server.practice.patient_view import staff_view
 from fhir_server.practice.session import Console, ConsoleDep
@@ -53,7 +54,12 @@ async def _patient_page(request: Request, console: Console, patient_id: str, *, 
     view = await staff_view(services, console, patient_id)
     state = (await patients.portal_status(services, [patient_id]))[patient_id]
     grants = await list_grants(services, console.caller, patient_id)  # audited there
-    context: dict[str, object] = {}
+    # Every conversation of this patient (the inbox lists only the most recent messages' threads).
+    messages = await message_records.load(services, view)
+    conversations = inbox.group([m.resource for m in messages], services.settings.fhir_base)
+    await audit.record(services.store, console.caller, "portal", patients=[patient_id],
+                       entities=[f"Communication/{t.id}" for t in conversations])
+    context: dict[str, object] = {"conversations": conversations, "when": inbox.when, "short_date": short_date}
     if console.may("chart"):
         observations, reports = await records.lab_data(services, view)
         tests = labs.group_tests(observations, reports)
@@ -61,7 +67,7 @@ async def _patient_page(request: Request, console: Console, patient_id: str, *, 
         await audit.record(services.store, console.caller, "portal", patients=[patient_id],
                            entities=[f"Patient/{patient_id}"] + [f"Observation/{t.latest.id}" for t in tests]
                            + [f"DocumentReference/{d.id}" for d in recent])
-        context = {"panels": labs.by_panel(tests), "docs": recent}
+        context |= {"panels": labs.by_panel(tests), "docs": recent}
     else:
         await audit.record(services.store, console.caller, "read", patients=[patient_id],
                            entities=[f"Patient/{patient_id}"])

@@ -96,6 +96,9 @@ def test_a_staff_answer_reaches_the_patient_who_answers_once_and_the_thread_is_d
     expect(page.get_by_role("row").filter(has_text="Refill of ondansetron")).to_have_count(0)
     page.goto("/practice/inbox?state=done")
     expect(page.get_by_role("row").filter(has_text="Refill of ondansetron")).to_contain_text("Done")
+    # The patient's page lists every conversation, also those older than the inbox shows.
+    page.goto(f"/practice/patients/{who.person.patient_id}")
+    expect(page.locator("#conversations li").filter(has_text="Refill of ondansetron")).to_contain_text("Done")
 
 
 def test_an_empty_answer_is_refused_in_place_and_an_unknown_thread_is_not_found(

@@ -90,7 +90,7 @@ async def send_reset(services: Services, member: Staff) -> None:
     now = services.store.clock()
     token, _ = await links.issue(services.db, links.STAFF_RESET, member.id, member.email, now)
     url = f"{services.settings.base_url.rstrip('/')}/practice/reset-password?token={token}"
-    await mailer(services).send(member.email, "reset", name=member.first_name, link=url)
+    await mailer(services).send(member.email, "staff_reset", name=member.first_name, link=url)
 
 
 async def reset_after_answer(services: Services, email: str) -> None:

@@ -101,7 +101,8 @@ async def _failed(request: Request, key: str, member: staff_store.Staff | None,
     if member:
         from fhir_server.portal.invites import mailer
 
-        await mailer(services).send(member.email, "lockout", name=member.first_name, until=f"{until:%H:%M} UTC")
+        await mailer(services).send(member.email, "staff_lockout", name=member.first_name,
+                                    until=f"{until:%H:%M} UTC")
     return again(LOCKED, 429)
 
 

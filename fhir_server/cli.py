@@ -237,9 +237,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _extensions() -> list[Callable[[Any, argparse.ArgumentParser], None]]:
-    """Commands that other rooms add (invite: portal; clients: smart; backup, restore: ops)."""
+    """Commands that other rooms add (invite: portal; clients: smart; staff: practice; backup, restore: ops)."""
     found = []
-    for module_name in ("fhir_server.smart.cli", "fhir_server.portal.cli", "fhir_server.ops.cli"):
+    for module_name in ("fhir_server.smart.cli", "fhir_server.portal.cli", "fhir_server.practice.cli",
+                        "fhir_server.ops.cli"):
         try:
             module = __import__(module_name, fromlist=["register"])
         except ModuleNotFoundError:

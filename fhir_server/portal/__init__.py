@@ -15,6 +15,7 @@ from fhir_server.portal.apps import routes as apps_routes
 from fhir_server.portal.delegates import routes as delegates_routes
 from fhir_server.portal.health import router as health_router
 from fhir_server.portal.pages import STATIC, render_error_page
+from fhir_server.portal.record import router as record_router
 from fhir_server.portal.send_record import routes as send_record_routes
 from fhir_server.services import Services
 from fhir_server.shl import routes as shl_routes
@@ -51,6 +52,7 @@ def install(app: FastAPI) -> None:
     app.include_router(routes_tabs.router)
     messages_area.install(app)
     app.include_router(health_router)
+    app.include_router(record_router)
     app.include_router(delegates_routes.router)
     app.include_router(send_record_routes.router)
     app.include_router(apps_routes.router)

@@ -9,6 +9,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from fhir_server.notices import claims as notice_claims
+from fhir_server.notices import send as notice_hooks
 from fhir_server.portal import (
     accounts,
     demo_accounts,
@@ -55,6 +57,7 @@ async def _startup(services: Services) -> None:
     await links.ensure_indexes(services.db)
     await sessions.ensure_indexes(services.db)
     await second_step.ensure_indexes(services.db)
+    await notice_claims.ensure_indexes(services.db)
     if services.settings.demo:
         await demo_accounts.create_demo_accounts(services)
 
@@ -65,6 +68,7 @@ def install(app: FastAPI) -> None:
     app.include_router(routes_code.router)
     app.include_router(routes_tabs.router)
     messages_area.install(app)
+    notice_hooks.register()
     app.include_router(health_router)
     app.include_router(record_router)
     app.include_router(settings_routes.router)

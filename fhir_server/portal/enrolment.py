@@ -17,7 +17,8 @@ from fhir_server.two_step import SecretBox
 
 
 async def state(db: Database, account_id: str) -> dict[str, Any]:
-    doc = await db[ACCOUNTS].find_one({"_id": account_id}, projection={"two_step": 1, "two_step_setup": 1})
+    doc = await db[ACCOUNTS].find_one({"_id": account_id},
+                                      projection={"two_step": 1, "two_step_setup": 1, "notices": 1})
     return doc or {}
 
 

@@ -51,7 +51,8 @@ def test_two_step_sign_in_end_to_end(page: Page, server: Any, admin: httpx.Clien
     enrolled = db["accounts"].find_one({"email": person.email})["two_step"]
     assert secret not in str(enrolled) and not any(c in str(enrolled) for c in codes)
     page.get_by_role("link", name="I have saved my codes").click()
-    expect(page.locator("section.settings-card")).to_contain_text("Recovery codes left: 10")
+    expect(page.locator("section.settings-card").first).to_contain_text("Recovery codes left: 10")
+    shot(page, "settings")
 
     page.locator(".user-menu summary").click()
     page.get_by_role("button", name="Sign out").click()

@@ -16,6 +16,7 @@ from fhir_server.notices import claims
 from tests.mailbox import Mailbox
 from tests.support.mail import text_of
 from tests.support.portal import FHIR_JSON, Person, add_delegate, form_post, registered_patient, sign_in
+from tests.threaded import run_coroutine
 
 RESULT, DOCUMENT = "You have a new test result in CareSpace", "You have a new document in CareSpace"
 LAB = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}]}
@@ -117,4 +118,4 @@ def test_two_workers_claiming_the_same_hour_send_once(mongo_uri: str, server: An
         finally:
             await client.close()
 
-    assert asyncio.run(race()) == [True, True, True]
+    assert run_coroutine(race()) == [True, True, True]

@@ -32,6 +32,8 @@ def _login_again(request: Request, message: str, status: int) -> Response:
 
 @router.get(second_step.PATH)
 async def code_page(request: Request) -> Response:
+    if await sessions.current_account(request):
+        return redirect("/health")
     if await second_step.pending_of(request) is None:
         return _login_again(request, EXPIRED, 400)
     return render(request, "auth/code.html", title="Enter your code")

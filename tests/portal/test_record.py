@@ -151,6 +151,12 @@ def test_a_family_member_reads_the_patients_problems_and_care_team(page: Page) -
     expect(page.get_by_role("region", name="Current problems")).to_contain_text("Invasive ductal carcinoma")
     expect(page.get_by_role("region", name="Current problems")).to_contain_text("Emily Hart, MD")
     expect(page.locator("p.lead")).to_contain_text("for Jane Doe")
+    open_section(page, "Medications")  # the demo practice's record of Jane
+    expect(page.get_by_role("region", name="Current medications")).to_contain_text("Anastrozole 1 mg oral tablet")
+    open_section(page, "Vitals")
+    expect(page.locator('details.vital[data-code="8480-6"] .lab-value .value')).to_have_text("118 mmHg")
+    open_section(page, "Visits")
+    expect(page.locator("li.visit").first.get_by_role("link")).to_have_count(1)  # the note of that visit
     open_section(page, "Care team")
     expect(page.locator("li.member").first).to_contain_text("Emily Hart, MD")
     expect(page.get_by_role("region", name="How to reach the practice")).to_contain_text(

@@ -35,6 +35,7 @@ def test_problems_split_by_clinical_status_and_hide_errors() -> None:
                 "verificationStatus": {"coding": [{"code": verification}]}}
 
     assert problems.to_problem(condition("relapse")).current
+    assert problems.to_problem(condition("relapse")).status == "Relapse"  # a bare code reads as a word
     assert not problems.to_problem(condition("remission")).current
     assert problems.to_problem({"id": "x", "code": {"text": "No status"}}).current
     assert not problems.visible(condition("active", "entered-in-error"))

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from fhir_server.access import search_scope
-from fhir_server.portal.health.labs import concept_text
 from fhir_server.portal.health.records import matches
 from fhir_server.portal.viewing import Viewing
 from fhir_server.resources import search as search_engine
@@ -29,7 +28,10 @@ def words(code: str) -> str:
 
 
 def status_words(concept: dict[str, Any] | None) -> str:
-    return concept_text(concept) or words(code_of(concept))
+    """A status as written for people (its text or display), else its code as a word."""
+    concept = concept or {}
+    display = next((str(c["display"]) for c in concept.get("coding", []) if c.get("display")), "")
+    return str(concept.get("text") or "") or display or words(code_of(concept))
 
 
 def reference_name(ref: dict[str, Any] | None) -> str:

@@ -5,14 +5,18 @@ sends one), each kind turned on or off in Settings; the hourly claim decided by 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 from pymongo import AsyncMongoClient
 
+from fhir_server.importer import import_paths
 from fhir_server.notices import claims
+from fhir_server.services import build_services
 from tests.mailbox import Mailbox
 from tests.support.mail import text_of
 from tests.support.portal import FHIR_JSON, Person, add_delegate, form_post, registered_patient, sign_in
@@ -125,3 +129,21 @@ def test_two_workers_claiming_the_same_hour_send_once(mongo_uri: str, server: An
             await client.close()
 
     assert run_coroutine(race()) == [True, True, True]
+
+
+def test_an_ndjson_import_of_200_results_sends_one_mail(server: Any, admin: httpx.Client, smtp: Mailbox,
+                                                        tmp_path: Path) -> None:
+    patient = registered_patient(server, admin, smtp, given="Ivo", family="Imported", birth_date="1948-03-03")
+    source = tmp_path / "Observation.ndjson"
+    source.write_text("\n".join(json.dumps(lab(patient.patient_id, n)) for n in range(200)) + "\n")
+
+    async def run() -> Any:  # ``carespace import`` against the server's database and mail
+        services = await build_services(server.settings)
+        try:
+            return await import_paths(services, [source], progress=False)
+        finally:
+            await services.db.close()
+
+    report = run_coroutine(run())
+    assert not report.failures and report.counts["Observation"] == 200
+    settle(smtp, patient.email, RESULT, 1)

@@ -13,7 +13,7 @@ from typing import Any
 from fhir_server.portal.health.dates import clinical_date, short_date
 from fhir_server.portal.health.labs import concept_text, quantity_text
 from fhir_server.portal.health.records import matches, search_all, search_page
-from fhir_server.portal.record.common import code_of, ids_of, read_many, reference_name, words
+from fhir_server.portal.record.common import ids_of, read_many, reference_name, words
 from fhir_server.portal.viewing import Viewing
 from fhir_server.services import Services
 
@@ -109,7 +109,7 @@ async def refill_of(services: Services, view: Viewing, ref: str) -> Medication |
     if kind not in KINDS or not med_id or "," in med_id:
         return None
     found = matches(await search_page(services, view, kind, [("_id", med_id)]))
-    if not found or code_of({"coding": [{"code": found[0].get("status")}]}) in HIDDEN:
+    if not found or found[0].get("status") in HIDDEN:
         return None
     catalogue = await read_many(services, view, "Medication", ids_of([found[0].get("medicationReference")],
                                                                      "Medication"))

@@ -3,6 +3,8 @@ one door for the patient in view, audited once per page with what it showed."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
@@ -10,12 +12,12 @@ from fhir_server import audit
 from fhir_server.portal.pages import render
 from fhir_server.portal.record.sections import SECTIONS, Section
 from fhir_server.portal.sessions import services_of
-from fhir_server.portal.viewing import ViewingDep
+from fhir_server.portal.viewing import Viewing, ViewingDep
 
 router = APIRouter()
 
 
-def _page(section: Section):  # type: ignore[no-untyped-def]
+def _page(section: Section) -> Callable[[Request, Viewing], Awaitable[Response]]:
     async def page(request: Request, view: ViewingDep) -> Response:
         services = services_of(request)
         context = await section.load(services, view)

@@ -15,6 +15,7 @@ from pymongo.database import Database
 from fhir_server import two_step
 from tests.mailbox import Mailbox
 from tests.portal.conftest import shot, sign_in
+from tests.support.mail import text_of
 from tests.support.portal import csrf_of, form_post, registered_patient
 
 
@@ -50,6 +51,7 @@ def test_two_step_sign_in_end_to_end(page: Page, server: Any, admin: httpx.Clien
     shot(page, "two-step-recovery-codes")
     enrolled = db["accounts"].find_one({"email": person.email})["two_step"]
     assert secret not in str(enrolled) and not any(c in str(enrolled) for c in codes)
+    assert "Two-step sign-in was just turned on" in text_of(smtp.wait_for(person.email, "was turned on"))
     page.get_by_role("link", name="I have saved my codes").click()
     expect(page.locator("section.settings-card").first).to_contain_text("Recovery codes left: 10")
     shot(page, "settings")
@@ -78,6 +80,7 @@ def test_two_step_sign_in_end_to_end(page: Page, server: Any, admin: httpx.Clien
     page.get_by_role("button", name="Turn off").click()
     expect(page.get_by_role("status")).to_contain_text("Two-step sign-in is off")
     assert "two_step" not in db["accounts"].find_one({"email": person.email})
+    smtp.wait_for(person.email, "Two-step sign-in was turned off")
     page.locator(".user-menu summary").click()
     page.get_by_role("button", name="Sign out").click()
     sign_in(page, *person.credentials)

@@ -1,5 +1,6 @@
 """``/settings/two-step``: turning two-step sign-in on (QR code, first code, recovery codes
-shown once) and off (password and a current code, charged to the sign-in lockout)."""
+shown once) and off (password and a current code, charged to the sign-in lockout). Either
+change is mailed to the account, so a change the person did not make does not go unseen."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from fastapi.responses import Response
 from fhir_server import two_step
 from fhir_server.db import ACCOUNTS
 from fhir_server.portal import csrf, enrolment, lockout, passwords
+from fhir_server.portal.invites import mailer
 from fhir_server.portal.pages import render
 from fhir_server.portal.routes_auth import LOCKED, redirect
 from fhir_server.portal.sessions import SignedIn, services_of
@@ -58,6 +60,7 @@ async def confirm(request: Request, account: SignedIn, code: Annotated[str, Form
                                     services.store.clock())
     if codes is None:
         return await _setup_page(request, account, error=WRONG_FIRST_CODE, status=400)
+    await mailer(services).send(account.email, "two_step_changed", name=account.first_name, on=True)
     return render(request, "settings/recovery_codes.html", title="Your recovery codes", codes=codes)
 
 
@@ -78,4 +81,5 @@ async def turn_off(request: Request, account: SignedIn, password: Annotated[str,
                                    problem=LOCKED if until else WRONG_OFF)
     await lockout.clear(db, account.email)
     await enrolment.turn_off(db, account.id)
+    await mailer(services).send(account.email, "two_step_changed", name=account.first_name, on=False)
     return redirect("/settings?notice=two-step-off")

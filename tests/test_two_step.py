@@ -4,7 +4,6 @@ secret is stored sealed. The portal's and the console's sign-in flows have their
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 import uuid
@@ -17,6 +16,7 @@ from pymongo import AsyncMongoClient, MongoClient
 
 from fhir_server import two_step
 from fhir_server.smart import keys
+from tests.threaded import run_coroutine
 
 
 def run_accept(uri: str, db_name: str, account_id: str, box: two_step.SecretBox, code: str) -> bool:
@@ -26,7 +26,7 @@ def run_accept(uri: str, db_name: str, account_id: str, box: two_step.SecretBox,
             return await two_step.accept(client[db_name]["two_step_test"], account_id, box, code)
         finally:
             await client.close()
-    return asyncio.run(go())
+    return run_coroutine(go())  # the session's Playwright may hold this thread's loop
 
 
 def test_codes_and_recovery_codes_are_single_use(mongo: MongoClient, mongo_uri: str, tmp_path: Path) -> None:

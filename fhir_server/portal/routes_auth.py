@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.background import BackgroundTask
 
 from fhir_server.ops.metrics import LOCKOUTS, SIGN_IN_FAILURES
-from fhir_server.portal import accounts, csrf, invites, links, lockout, passwords, sessions
+from fhir_server.portal import accounts, csrf, invites, links, lockout, passwords, second_step, sessions
 from fhir_server.portal.accounts import EmailInUse
 from fhir_server.portal.delegates import accept as delegate_accept
 from fhir_server.portal.invites import display_name, mailer
@@ -86,6 +86,11 @@ async def login(request: Request, email: Annotated[str, Form()] = "", password: 
             await mailer(services).send(account.email, "lockout", name=account.first_name,
                                         until=f"{until:%H:%M} UTC")
         return again(LOCKED, 429)
+    if await second_step.required(db, account.id):
+        await lockout.refund(db, key)  # the code's failures count from here; a success clears them
+        response = redirect(second_step.PATH)
+        await second_step.begin(request, response, account, key, safe_next(next))
+        return response
     await lockout.clear(db, key)
     response = redirect(safe_next(next))
     await sessions.start(request, response, account)

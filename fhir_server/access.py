@@ -181,18 +181,21 @@ _CHART = (ScopeGrant("user", "*", frozenset("crus")),)
 STAFF_GRANTS: dict[str, tuple[ScopeGrant, ...]] = {"front-desk": _FRONT_DESK, "clinician": _CHART, "admin": _CHART}
 #: Console actions that are not a FHIR interaction on one type.
 STAFF_ACTIONS: dict[str, frozenset[str]] = {
-    "front-desk": frozenset({"messages", "patients", "invite", "apps-list"}),
-    "clinician": frozenset({"messages", "patients", "invite", "apps-list", "chart", "share", "access-log"}),
-    "admin": frozenset({"messages", "patients", "invite", "apps-list", "chart", "share", "access-log", "staff",
-                        "apps"}),
+    "front-desk": frozenset({"messages", "patients", "invite", "two-step-off", "apps-list"}),
+    "clinician": frozenset({"messages", "patients", "invite", "two-step-off", "apps-list", "chart", "share",
+                            "access-log"}),
+    "admin": frozenset({"messages", "patients", "invite", "two-step-off", "apps-list", "chart", "share",
+                        "access-log", "staff", "apps"}),
 }
 #: What a refused action is audited as (type, interaction): one refusal event per kind of attempt.
 ACTION_TARGETS = {"chart": ("Observation", "r"), "share": ("DocumentReference", "c"), "access-log": ("AuditEvent", "s"),
                   "staff": ("StaffAccount", "u"), "apps": ("SmartApp", "u"), "messages": ("Communication", "s"),
-                  "patients": ("Patient", "s"), "invite": ("Patient", "u"), "apps-list": ("SmartApp", "r")}
+                  "patients": ("Patient", "s"), "invite": ("Patient", "u"), "apps-list": ("SmartApp", "r"),
+                  "two-step-off": ("PortalAccount", "u")}
 ACTION_NAMES = {"chart": "open a patient's chart", "share": "share documents", "access-log": "read the access log",
                 "staff": "manage staff accounts", "apps": "manage registered apps", "messages": "read messages",
-                "patients": "look up patients", "invite": "invite patients", "apps-list": "see the registered apps"}
+                "patients": "look up patients", "invite": "invite patients", "apps-list": "see the registered apps",
+                "two-step-off": "turn off a patient's two-step sign-in"}
 
 
 def staff_caller(staff_id: str, role: str, practitioner_id: str | None) -> Caller:

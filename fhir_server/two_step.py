@@ -120,7 +120,8 @@ def enrolment(box: SecretBox, secret: str, recovery_codes: list[str], now: Any) 
 
 
 def is_enabled(account_doc: dict[str, Any]) -> bool:
-    return bool((account_doc.get("two_step") or {}).get("secret"))
+    """Whether the account signs in with a code too (``enabled`` is set with the sealed secret)."""
+    return bool((account_doc.get("two_step") or {}).get("enabled"))
 
 
 async def accept(collection: AsyncCollection, account_id: str, box: SecretBox, code: str) -> bool:

@@ -43,7 +43,7 @@ async def ensure_indexes(db: Database) -> None:
 
 
 async def required(db: Database, account_id: str) -> bool:
-    doc = await db[ACCOUNTS].find_one({"_id": account_id}, projection={"two_step.secret": 1})
+    doc = await db[ACCOUNTS].find_one({"_id": account_id}, projection={"two_step.enabled": 1})
     return two_step.is_enabled(doc or {})
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from fhir_server import two_step
 from fhir_server.access import Caller, search_scope
 from fhir_server.db import ACCOUNTS
 from fhir_server.portal import links, lockout
@@ -54,6 +55,7 @@ class PortalStatus:
     state: str  # "registered" | "locked" | "invited" | "invite expired" | "not invited"
     detail: str = ""
     email: str = ""
+    two_step: bool = False  # the account signs in with a one-time code too
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,8 @@ def _when(moment: datetime) -> str:
 async def portal_status(services: Services, patient_ids: list[str]) -> dict[str, PortalStatus]:
     db, now = services.db, services.store.clock()
     accounts = {d["patient_id"]: d async for d in db[ACCOUNTS].find({"patient_id": {"$in": patient_ids}},
-                                                                      projection={"patient_id": 1, "email": 1})}
+                                                                      projection={"patient_id": 1, "email": 1,
+                                                                                  "two_step.enabled": 1})}
     invites: dict[str, dict[str, Any]] = {}
     async for doc in db[links.LINKS].find({"kind": links.INVITE, "subject": {"$in": patient_ids}, "state": "open"},
                                           projection={"subject": 1, "expires": 1, "email": 1}):
@@ -115,9 +118,10 @@ async def portal_status(services: Services, patient_ids: list[str]) -> dict[str,
         invite = invites.get(pid)
         if account and account["email"] in locked:
             until = locked[account["email"]]
-            found[pid] = PortalStatus("locked", f"sign-in paused until {until:%H:%M} UTC", account["email"])
+            found[pid] = PortalStatus("locked", f"sign-in paused until {until:%H:%M} UTC", account["email"],
+                                      two_step.is_enabled(account))
         elif account:
-            found[pid] = PortalStatus("registered", "", account["email"])
+            found[pid] = PortalStatus("registered", "", account["email"], two_step.is_enabled(account))
         elif invite and invite["expires"] > now:
             found[pid] = PortalStatus("invited", f"link valid until {_when(invite['expires'])}", invite["email"])
         elif invite:

@@ -11,10 +11,11 @@ from fastapi.responses import Response
 
 from fhir_server import audit
 from fhir_server.access import check_staff_action, search_scope
+from fhir_server.db import ACCOUNTS
 from fhir_server.portal import csrf
 from fhir_server.portal.delegates.grants import list_grants
 from fhir_server.portal.health import attachment, documents, labs, records
-from fhir_server.portal.invites import AlreadyRegistered, invite_patient
+from fhir_server.portal.invites import AlreadyRegistered, invite_patient, mailer
 from fhir_server.portal.messages import records as message_records
 from fhir_server.portal.messages.routes import long_date, short_date
 from fhir_server.portal.sessions import services_of
@@ -28,7 +29,11 @@ from fhir_server.resources.errors import FhirError
 router = APIRouter()
 Csrf = Depends(csrf.verify)
 NOTICES = {"invited": "The invite was sent. The link works once, for 4 days; an earlier link no longer works.",
-           "shared": "The document was shared. The patient sees it in their documents now."}
+           "shared": "The document was shared. The patient sees it in their documents now.",
+           "two-step-off": "Two-step sign-in is off for this patient. They were told by mail and now sign in with "
+                           "their email, password and date of birth; they can turn it on again in Settings."}
+NOT_CONFIRMED = "Confirm that you have checked the patient's identity before turning two-step sign-in off."
+NOT_ON = "Two-step sign-in is not on for this patient."
 
 
 @router.get("/practice/patients")
@@ -101,6 +106,28 @@ async def invite(request: Request, console: ConsoleDep, patient_id: str,
         return redirect(f"/practice/patients/{patient_id}?notice=invited#portal")
     return await _patient_page(request, console, patient_id, status=400, errors={"invite": [problem]},
                                form={"email": email})
+
+
+@router.post("/practice/patients/{patient_id}/two-step/off", dependencies=[Csrf])
+async def turn_off_two_step(request: Request, console: ConsoleDep, patient_id: str,
+                            identity_checked: Annotated[str, Form()] = "") -> Response:
+    """For a patient who lost both their phone and their recovery codes: the practice checks who
+    they are (by phone or at the desk) and turns the second step off; the patient is told by mail."""
+    services = services_of(request)
+    check_staff_action(console.caller, "two-step-off")
+    await staff_view(services, console, patient_id)  # 404 for an unknown patient
+    if identity_checked != "yes":
+        return await _patient_page(request, console, patient_id, status=400, errors={"two_step": [NOT_CONFIRMED]})
+    account = await services.db[ACCOUNTS].find_one_and_update(
+        {"patient_id": patient_id, "two_step.enabled": {"$exists": True}},
+        {"$unset": {"two_step": "", "two_step_setup": ""}}, projection={"email": 1, "name": 1})
+    if account is None:
+        return await _patient_page(request, console, patient_id, status=409, errors={"two_step": [NOT_ON]})
+    await audit.record(services.store, console.caller, "operation", patients=[patient_id],
+                       entities=[f"Patient/{patient_id}"], description="Two-step sign-in turned off by the practice")
+    await mailer(services).send(account["email"], "two_step_changed", name=str(account.get("name", "")).split(" ")[0],
+                                on=False)
+    return redirect(f"/practice/patients/{patient_id}?notice=two-step-off#portal")
 
 
 @router.post("/practice/patients/{patient_id}/documents", dependencies=[Csrf])

@@ -16,7 +16,7 @@ from fhir_server import two_step
 from tests.mailbox import Mailbox
 from tests.portal.conftest import shot, sign_in
 from tests.support.mail import text_of
-from tests.support.portal import csrf_of, form_post, registered_patient
+from tests.support.portal import csrf_of, enrol, registered_patient
 
 
 def next_code(secret: str) -> str:
@@ -85,17 +85,6 @@ def test_two_step_sign_in_end_to_end(page: Page, server: Any, admin: httpx.Clien
     page.get_by_role("button", name="Sign out").click()
     sign_in(page, *person.credentials)
     expect(page).to_have_url(re.compile(r"/health$"))
-
-
-def enrol(client: httpx.Client) -> str:
-    """Turn two-step on over HTTP, as the settings pages do; the secret."""
-    assert form_post(client, "/settings/two-step/start").status_code == 303
-    match = re.search(r'data-testid="secret">([A-Z2-7 ]+)<', client.get("/settings/two-step").text)
-    assert match
-    secret = match.group(1).replace(" ", "")
-    done = form_post(client, "/settings/two-step", {"code": two_step.current_code(secret)})
-    assert done.status_code == 200 and "Your recovery codes" in done.text
-    return secret
 
 
 def test_five_wrong_codes_lock_sign_in_and_end_the_pending_sign_in(server: Any, admin: httpx.Client,

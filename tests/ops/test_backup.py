@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import tarfile
 import threading
 import time
 import uuid
@@ -145,8 +146,13 @@ def test_backup_under_write_load_restores_everything_acknowledged_before_it(serv
     assert result.returncode == 0, result.stderr
     assert "Backed up" in result.stdout and "signing key is not in the backup" in result.stdout
     assert backup_file.stat().st_mode & 0o777 == 0o600
-    with gzip.open(backup_file) as raw:
-        assert raw.read(4096)  # a gzip stream
+    # The embedded database's own archive (compressed), behind a header naming what it is.
+    with tarfile.open(backup_file) as outer:
+        assert outer.getnames() == ["carespace-backup.json", "database.tar.gz"]
+        header = json.loads(outer.extractfile("carespace-backup.json").read())  # type: ignore[union-attr]
+        assert header["kind"] == "embedded" and header["public_jwks"]["keys"][0]["kid"]
+        with gzip.open(outer.extractfile("database.tar.gz")) as database:  # type: ignore[arg-type]
+            assert database.read(4096)
     before = [w for w in load.acked if w.acked < began]
     after = [w for w in load.acked if w.sent > ended]
     assert len(before) >= 30 and after

@@ -49,6 +49,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
     path = Path(args.path)
     if not path.parent.is_dir():
         raise snapshots.BackupError(f"{path.parent} is not a directory; choose where the backup file goes.")
+    if path.exists():
+        raise snapshots.BackupError(f"{path} already exists; choose a new file name for each backup.")
 
     async def work(db: Any, settings: Any) -> int:
         jwks = _signing_jwks(settings.data_dir)
@@ -85,21 +87,28 @@ def _restore_archive(args: argparse.Namespace, path: Path) -> tuple[snapshots.Su
             shutil.rmtree(db_dir, ignore_errors=True)  # it was empty: leave it so
             raise
         return summary, settings.data_dir
+    mongodb_uri = settings.mongodb_uri
+
+    async def on_mongodb(source_uri: str | None) -> snapshots.Summary:
+        target = Database(mongodb_uri, settings.database_name, embedded=False)
+        try:
+            await target.check()
+            if source_uri is None:  # first only: is it empty?
+                await snapshots.ensure_empty(target)
+                return snapshots.Summary()
+            source = Database(source_uri, settings.database_name, embedded=True)
+            try:
+                return await snapshots.copy(source, target)
+            finally:
+                await source.close()
+        finally:
+            await target.close()
+
+    asyncio.run(on_mongodb(None))  # refuse a database with data before unpacking anything
     with tempfile.TemporaryDirectory(prefix="carespace-restore-") as tmp:
         summary = archive.extract(path, Path(tmp) / "db")
         with embedded_db.database_for_command(Path(tmp), None) as (uri, _):
-
-            async def main() -> snapshots.Summary:
-                source = Database(uri, settings.database_name, embedded=True)
-                target = Database(settings.mongodb_uri, settings.database_name, embedded=False)
-                try:
-                    await target.check()
-                    return await snapshots.copy(source, target)
-                finally:
-                    await source.close()
-                    await target.close()
-
-            summary.counts = asyncio.run(main()).counts
+            summary.counts = asyncio.run(on_mongodb(uri)).counts
     return summary, settings.data_dir
 
 

@@ -23,9 +23,10 @@ def env(**extra: str) -> dict[str, str]:
     return {**clean, **extra}
 
 
-def carespace(data_dir: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CARESPACE, *args, "--data-dir", str(data_dir)], env=env(), capture_output=True,
-                          text=True, timeout=timeout)
+def carespace(data_dir: Path, *args: str, timeout: float = 300,
+              environment: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CARESPACE, *args, "--data-dir", str(data_dir)], env=env(**(environment or {})),
+                          capture_output=True, text=True, timeout=timeout)
 
 
 class Serve:

@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from fhir_server import audit_refusals, portal
+from fhir_server import audit_refusals, expiring, portal
 from fhir_server.access import Refused
 from fhir_server.config import Settings
 from fhir_server.cors import ApiCors
@@ -72,7 +72,7 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="CareSpace", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None, **_NO_TELEMETRY)
     # Start-up work that other rooms add (e.g. the portal's demo accounts), run after the demo data.
-    app.state.startup_hooks = []
+    app.state.startup_hooks = [expiring.startup]
     app.include_router(health.router)
     metrics.install(app)
     smart.install(app)

@@ -9,9 +9,10 @@ Consistency: every collection is read inside one read-only transaction with read
 writing. Measured on SecantusDB 0.7.0b3 (2026-11-28): a snapshot transaction does not see
 writes made after it started, also in collections created later (they read as empty);
 ``atClusterTime`` and snapshot *sessions* are accepted but not honoured (later writes show),
-so one transaction is the only snapshot it offers, and it lives about 60 s (not settable).
-The backup is therefore bounded: a database too large to read in that time fails with a clear
-message rather than producing an inconsistent copy.
+so one transaction is the only snapshot it offers. SecantusDB reaps a transaction that idles
+for 60 s (its transactions.py: ``last_use``, renewed by every statement), and MongoDB bounds one
+with ``transactionLifetimeLimitSeconds``: a transaction ended under the backup fails it with a
+clear message rather than producing an inconsistent copy.
 
 Format: a gzip stream of BSON records: a header, then for each collection its indexes and its
 documents (raw BSON, never decoded: dates, binaries and GridFS chunks survive exactly), then an
@@ -106,9 +107,9 @@ async def backup(db: Database, path: Path, *, public_jwks: dict[str, Any]) -> Su
         partial.unlink(missing_ok=True)
         if exc.has_error_label("TransientTransactionError"):
             raise BackupError(
-                "The database could not be read in one consistent snapshot within the database's "
-                "transaction time limit (about 60 s); for a database this size stop the server and "
-                "copy the data directory, or use MongoDB with its own backup tools.") from None
+                "The database ended the snapshot transaction before the whole database was read; "
+                "for the embedded database use 'carespace backup' without --logical, for MongoDB "
+                "its own backup tools.") from None
         raise BackupError(f"The backup failed: {exc.__class__.__name__}: {exc.details or exc}") from None
     except PyMongoError as exc:
         partial.unlink(missing_ok=True)

@@ -54,7 +54,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
     async def work(db: Any, settings: Any) -> int:
         jwks = _signing_jwks(settings.data_dir)
-        if db.embedded:
+        if db.embedded and not args.logical:
             summary = await archive.backup(db, path, public_jwks=jwks)
             print(f"Backed up the embedded database (one checkpoint; writes waited meanwhile) to {path} "
                   f"({summary.size / 1e6:.1f} MB) in {summary.seconds:.1f} s.")
@@ -153,6 +153,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     backup = sub.add_parser("backup", parents=[common],
                             help="write a consistent, compressed snapshot of the database (also while serving)")
     backup.add_argument("path", help="the backup file to create (it must not exist)")
+    backup.add_argument("--logical", action="store_true",
+                        help="embedded database: read it in one snapshot transaction instead of archiving it "
+                             "(reads and writes go on meanwhile; slower to restore)")
     backup.set_defaults(func=cmd_backup)
     restore = sub.add_parser("restore", parents=[common], help="load a backup into an empty data dir or database")
     restore.add_argument("path", help="a file written by 'carespace backup'")

@@ -124,7 +124,11 @@ def main() -> None:
                 time.sleep(2)
             load.report(began, ended)
         finally:
+            alive = server.process.poll() is None
             server.stop()
+            log = (source / "embedded-db.log").read_text(errors="replace").strip()
+            print(f"database process {'was running' if alive else 'had exited'} at the end; its log: "
+                  f"{log[-2000:] or '(empty)'}")
         print(f"restore wall time {carespace('restore', str(file), '--data-dir', str(target)):.1f} s")
 
 

@@ -19,6 +19,7 @@ from fhir_server.access import Refused
 from fhir_server.config import Settings
 from fhir_server.cors import ApiCors
 from fhir_server.demo import load_demo_practice
+from fhir_server.expiring import startup as expire_lapsed_locks
 from fhir_server.ops import health, metrics, shutdown
 from fhir_server.ops.logs import RequestLog, route_template, with_request_id
 from fhir_server.ops.logs import configure as configure_logging
@@ -72,7 +73,7 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="CareSpace", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None, **_NO_TELEMETRY)
     # Start-up work that other rooms add (e.g. the portal's demo accounts), run after the demo data.
-    app.state.startup_hooks = []
+    app.state.startup_hooks = [expire_lapsed_locks]
     app.include_router(health.router)
     metrics.install(app)
     smart.install(app)

@@ -17,6 +17,8 @@ from typing import Any
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 
+from fhir_server.ops.metrics import GROUP_COMMIT_BATCH, GROUP_COMMIT_WAITING
+
 Doc = dict[str, Any]
 CollectionOf = Callable[[str], Awaitable[AsyncCollection[Doc]]]
 MAX_BATCH = 1000
@@ -39,7 +41,9 @@ class GroupCommit:
         if loop is not self._loop:  # a new event loop (a CLI command, a test's server): fresh state
             self._loop, self._pending, self._writers = loop, {}, {}
         done: asyncio.Future[None] = loop.create_future()
-        self._pending.setdefault(collection, []).append((doc, done))
+        pending = self._pending.setdefault(collection, [])
+        pending.append((doc, done))
+        GROUP_COMMIT_WAITING.labels(collection).set(len(pending))
         writer = self._writers.get(collection)
         if writer is None or writer.done():
             self._writers[collection] = loop.create_task(self._write(collection))
@@ -51,6 +55,8 @@ class GroupCommit:
         while pending:
             batch = pending[: self._max_batch]
             del pending[: self._max_batch]
+            GROUP_COMMIT_WAITING.labels(collection).set(len(pending))
+            GROUP_COMMIT_BATCH.labels(collection).observe(len(batch))
             try:
                 target = await self._collection_of(collection)
                 await target.insert_many([doc for doc, _ in batch], ordered=False)

@@ -1,13 +1,18 @@
-"""``carespace backup`` / ``carespace restore``: one consistent, compressed snapshot of the database.
+"""The logical backup (MONGODB_URI deployments): one consistent, compressed snapshot of the database.
+
+The embedded database is backed up by its own archive instead (``archive.py``): this one is
+capped by the transaction time limit measured below. ``copy`` also loads an embedded archive
+into a MongoDB.
 
 Consistency: every collection is read inside one read-only transaction with read concern
 ``snapshot``, so the backup is the database as it was at one instant, while the server keeps
 writing. Measured on SecantusDB 0.7.0b3 (2026-11-28): a snapshot transaction does not see
 writes made after it started, also in collections created later (they read as empty);
 ``atClusterTime`` and snapshot *sessions* are accepted but not honoured (later writes show),
-so one transaction is the only snapshot it offers, and it lives about 60 s (not settable).
-The backup is therefore bounded: a database too large to read in that time fails with a clear
-message rather than producing an inconsistent copy.
+so one transaction is the only snapshot it offers. SecantusDB reaps a transaction that idles
+for 60 s (its transactions.py: ``last_use``, renewed by every statement), and MongoDB bounds one
+with ``transactionLifetimeLimitSeconds``: a transaction ended under the backup fails it with a
+clear message rather than producing an inconsistent copy.
 
 Format: a gzip stream of BSON records: a header, then for each collection its indexes and its
 documents (raw BSON, never decoded: dates, binaries and GridFS chunks survive exactly), then an
@@ -19,7 +24,7 @@ from __future__ import annotations
 import gzip
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -102,9 +107,9 @@ async def backup(db: Database, path: Path, *, public_jwks: dict[str, Any]) -> Su
         partial.unlink(missing_ok=True)
         if exc.has_error_label("TransientTransactionError"):
             raise BackupError(
-                "The database could not be read in one consistent snapshot within the database's "
-                "transaction time limit (about 60 s); for a database this size stop the server and "
-                "copy the data directory, or use MongoDB with its own backup tools.") from None
+                "The database ended the snapshot transaction before the whole database was read; "
+                "for the embedded database use 'carespace backup' without --logical, for MongoDB "
+                "its own backup tools.") from None
         raise BackupError(f"The backup failed: {exc.__class__.__name__}: {exc.details or exc}") from None
     except PyMongoError as exc:
         partial.unlink(missing_ok=True)
@@ -161,11 +166,42 @@ async def ensure_empty(db: Database) -> None:
 
 
 async def restore(db: Database, path: Path) -> Summary:
-    """Check the file, then load it into an empty database: documents first, then indexes
-    (a TTL index then sweeps what expired since the backup, as it would have)."""
+    """Check the file, then load it into an empty database."""
     summary = verify(path)
     await ensure_empty(db)
     started = time.monotonic()
+    await _load(db, _records(path))
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+async def copy(source: Database, target: Database) -> Summary:
+    """Copy a database no one writes to (a restored embedded archive) into an empty one."""
+    await ensure_empty(target)
+    started, summary = time.monotonic(), Summary()
+    raw = source.client.get_database(source.db.name, codec_options=RAW)
+
+    async def records() -> AsyncIterator[RawBSONDocument]:
+        for name in sorted(n for n in await source.db.list_collection_names() if not n.startswith("system.")):
+            indexes = [dict(ix) async for ix in await source.db[name].list_indexes()]
+            summary.counts[name] = 0
+            yield RawBSONDocument(bson.encode({"k": "collection", "name": name, "indexes": indexes}))
+            async for doc in raw[name].find({}, batch_size=BATCH):
+                summary.counts[name] += 1
+                yield RawBSONDocument(bson.encode({"k": "doc", "d": doc}))
+
+    try:
+        await _load(target, records())
+    except PyMongoError as exc:
+        raise BackupError(f"The copy stopped part-way ({exc.__class__.__name__}); empty the "
+                          "database before trying again.") from None
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+async def _load(db: Database, records: Iterable[RawBSONDocument] | AsyncIterator[RawBSONDocument]) -> None:
+    """Documents first, then indexes (a TTL index then sweeps what expired since the backup,
+    as it would have)."""
     raw_db = db.client.get_database(db.db.name, codec_options=RAW)
     pending: list[RawBSONDocument] = []
     current: str | None = None
@@ -176,8 +212,16 @@ async def restore(db: Database, path: Path) -> Summary:
             await raw_db[current].insert_many(pending, ordered=True)
             pending.clear()
 
+    async def each() -> AsyncIterator[RawBSONDocument]:
+        if isinstance(records, Iterable):
+            for record in records:
+                yield record
+        else:
+            async for record in records:
+                yield record
+
     try:
-        for record in _records(path):
+        async for record in each():
             kind = record["k"]
             if kind == "collection":
                 await flush()
@@ -198,5 +242,3 @@ async def restore(db: Database, path: Path) -> Summary:
     except PyMongoError as exc:
         raise BackupError(f"The restore stopped part-way ({exc.__class__.__name__}: {exc}); empty the "
                           "database before trying again.") from None
-    summary.seconds = time.monotonic() - started
-    return summary

@@ -15,6 +15,7 @@ import hmac
 import ipaddress
 import time
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -32,7 +33,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fhir_server.db import SESSIONS
 from fhir_server.ops.logs import route_template
-from fhir_server.services import Services
+
+if TYPE_CHECKING:  # services -> group commit -> these metrics: a run-time import would be a cycle
+    from fhir_server.services import Services
 
 registry = CollectorRegistry()
 ProcessCollector(registry=registry)
@@ -52,6 +55,15 @@ MAIL = Counter("carespace_mail", "Mail handed to SMTP, by outcome (sent, failed 
                ["outcome"], registry=registry)
 SESSIONS_OPEN = Gauge("carespace_portal_sessions_open", "Portal sessions before their absolute expiry.",
                       registry=registry)
+# The group commit (the audit writer: one AuditEvent per request): documents waiting for the next
+# batch, and how many each journaled insert_many carried -- by collection (AuditEvent).
+GROUP_COMMIT_WAITING = Gauge("carespace_group_commit_queue_depth",
+                             "Documents waiting for the group commit's next batch, by collection.",
+                             ["collection"], registry=registry)
+GROUP_COMMIT_BATCH = Histogram("carespace_group_commit_batch_size",
+                               "Documents written by each group-commit insert_many, by collection.",
+                               ["collection"], registry=registry,
+                               buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000))
 EXPORT_JOBS = Gauge("carespace_export_jobs", "Bulk export jobs kept (24 h), by state.", ["state"], registry=registry)
 
 EXPORT_JOBS_COLLECTION = "export_jobs"

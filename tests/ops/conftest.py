@@ -1,6 +1,8 @@
 """Every log record the in-process test server writes during the whole session, in the JSON
-format operators get, kept in one file; at the end of the session it must hold no demo
-patient's name, birth date, contact detail or password and no token (else the run fails)."""
+format operators get, kept in one file, and the JSON log lines of every ``carespace serve`` the
+tests ran as a child process; at the end of the session they must hold no demo patient's name,
+birth date, contact detail or password and no token (else the run fails). The banner ``serve
+--demo`` prints for the person at the terminal (demo sign-in details) is not a log line."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import pytest
 
 from fhir_server.ops.logs import JsonFormatter, RequestIdFilter
 from tests.ops.leaks import find_leaks
+from tests.support.serve import SERVE_LOGS
 
 # The server's loggers (ours and uvicorn's), not the test clients' (httpx logs whole URLs).
 SERVER_LOGGERS = ("carespace", "uvicorn")
@@ -57,6 +60,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if _session_log is None:
         return
     leaks = find_leaks(_session_log.text())
+    for path in SERVE_LOGS:
+        if path.exists():
+            lines = [line for line in path.read_text(errors="replace").splitlines() if line.startswith("{")]
+            leaks += [f"{path.name}: {leak}" for leak in find_leaks("\n".join(lines))]
     logging.getLogger().removeHandler(_session_log.handler)
     _session_log.handler.close()
     if leaks:

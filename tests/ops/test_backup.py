@@ -7,6 +7,8 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import subprocess
+import tarfile
 import threading
 import time
 import uuid
@@ -18,6 +20,7 @@ import httpx
 import pytest
 from pymongo import MongoClient
 
+from fhir_server import embedded_db
 from fhir_server.embedded_db import free_port, running_uri
 from tests.mailbox import Mailbox
 from tests.support.serve import Serve, carespace
@@ -145,8 +148,13 @@ def test_backup_under_write_load_restores_everything_acknowledged_before_it(serv
     assert result.returncode == 0, result.stderr
     assert "Backed up" in result.stdout and "signing key is not in the backup" in result.stdout
     assert backup_file.stat().st_mode & 0o777 == 0o600
-    with gzip.open(backup_file) as raw:
-        assert raw.read(4096)  # a gzip stream
+    # The embedded database's own archive (compressed), behind a header naming what it is.
+    with tarfile.open(backup_file) as outer:
+        assert outer.getnames() == ["carespace-backup.json", "database.tar.gz"]
+        header = json.loads(outer.extractfile("carespace-backup.json").read())  # type: ignore[union-attr]
+        assert header["kind"] == "embedded" and header["public_jwks"]["keys"][0]["kid"]
+        with gzip.open(outer.extractfile("database.tar.gz")) as database:  # type: ignore[arg-type]
+            assert database.read(4096)
     before = [w for w in load.acked if w.acked < began]
     after = [w for w in load.acked if w.sent > ended]
     assert len(before) >= 30 and after
@@ -198,3 +206,67 @@ def test_restore_refuses_a_damaged_or_foreign_file(tmp_path: Path) -> None:
     result = carespace(tmp_path / "var", "restore", str(foreign))
     assert result.returncode == 1 and "damaged or incomplete" in result.stderr
     assert not (tmp_path / "var" / "db").exists(), "nothing is started or written for a bad file"
+
+
+def _one_sentence(result: subprocess.CompletedProcess[str], words: str) -> None:
+    assert result.returncode == 1, result.stdout
+    assert words in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+def test_bad_backup_and_restore_input_changes_nothing(tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    app = carespace(source, "clients", "add", "--name", "Refusal check", "--public",
+                    "--redirect-uri", "https://app.example.org/callback")
+    assert app.returncode == 0, app.stderr
+    _one_sentence(carespace(source, "backup", str(tmp_path / "no-such-dir" / "x.backup")), "is not a directory")
+    backup_file = tmp_path / "good.backup"
+    assert carespace(source, "backup", str(backup_file)).returncode == 0
+    _one_sentence(carespace(source, "backup", str(backup_file)), "already exists")
+    # A small embedded database may also be read in one snapshot transaction (the MongoDB format).
+    logical = carespace(source, "backup", "--logical", str(tmp_path / "logical.backup"))
+    assert logical.returncode == 0 and re.search(r"Backed up [1-9]\d* documents", logical.stdout), logical.stderr
+
+    target = tmp_path / "target"
+    _one_sentence(carespace(target, "restore", str(tmp_path / "missing.backup")), "is not a file")
+    truncated = tmp_path / "truncated.backup"
+    truncated.write_bytes(backup_file.read_bytes()[: backup_file.stat().st_size // 2])
+    _one_sentence(carespace(target, "restore", str(truncated)), "damaged or incomplete")
+    foreign = tmp_path / "foreign.tar"
+    with tarfile.open(foreign, "w") as tar:
+        tar.add(backup_file, arcname="something-else")
+    _one_sentence(carespace(target, "restore", str(foreign)), "damaged or incomplete")
+    assert not (target / "db").exists() or not any((target / "db").iterdir()), "nothing was written"
+    # The source's own data dir already holds a database: refused, untouched.
+    _one_sentence(carespace(source, "restore", str(backup_file)), "already holds data")
+    assert json.loads(app.stdout)["client_id"] in carespace(source, "clients", "list").stdout
+
+
+def test_mongodb_deployments_back_up_logically_and_take_an_embedded_archive(tmp_path: Path) -> None:
+    """MONGODB_URI: a second SecantusDB stands in for MongoDB (the client code path is the same)."""
+    mongo = embedded_db.start(tmp_path / "mongo", record=False)
+    try:
+        on_mongo = {"MONGODB_URI": mongo.uri}
+        source = tmp_path / "source"
+        app = carespace(source, "clients", "add", "--name", "Migrated app", "--public",
+                        "--redirect-uri", "https://app.example.org/callback")
+        client_id = json.loads(app.stdout)["client_id"]
+        archive_file = tmp_path / "embedded.backup"
+        assert carespace(source, "backup", str(archive_file)).returncode == 0
+        # The embedded archive goes into MongoDB (through a private SecantusDB) ...
+        into_mongo = carespace(tmp_path / "mongo-side", "restore", str(archive_file), environment=on_mongo)
+        assert into_mongo.returncode == 0, into_mongo.stderr
+        assert re.search(r"Restored [1-9]\d* documents", into_mongo.stdout), into_mongo.stdout
+        assert client_id in carespace(tmp_path / "mongo-side", "clients", "list", environment=on_mongo).stdout
+        again = carespace(tmp_path / "mongo-side", "restore", str(archive_file), environment=on_mongo)
+        _one_sentence(again, "already holds data")
+        # ... and MongoDB's logical backup comes back into a new embedded data dir.
+        logical = tmp_path / "logical.backup"
+        made = carespace(tmp_path / "mongo-side", "backup", str(logical), environment=on_mongo)
+        assert made.returncode == 0 and re.search(r"Backed up [1-9]\d* documents", made.stdout), made.stderr
+        with gzip.open(logical) as raw:
+            assert raw.read(64)  # the logical format: a gzip stream of BSON records
+        back = carespace(tmp_path / "back", "restore", str(logical))
+        assert back.returncode == 0, back.stderr
+        assert client_id in carespace(tmp_path / "back", "clients", "list").stdout
+    finally:
+        mongo.stop()

@@ -1,8 +1,10 @@
 """``/metrics``: requests by route template (never a raw path), database command latency,
-sign-in failures, mail, sessions and export jobs; only for this machine or a bearer token."""
+sign-in failures and lockouts, mail sent and failed, sessions, export jobs, the audit writer's
+queue and batches; only for this machine or a bearer token."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
@@ -12,11 +14,17 @@ from pathlib import Path
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from pymongo import AsyncMongoClient
 
 from fhir_server.embedded_db import free_port
+from fhir_server.group_commit import GroupCommit
+from fhir_server.ops.metrics import registry
+from fhir_server.portal.lockout import MAX_FAILURES
 from tests.conftest import RunningServer
 from tests.mailbox import Mailbox
 from tests.support.serve import Serve
+from tests.test_mail import deliver_once
+from tests.threaded import run_coroutine
 
 JANE = {"email": "jane.doe@example.org", "password": "Jane-Demo-2026!", "birth_date": "1968-04-12"}
 REMOTE = {"X-Forwarded-For": "203.0.113.7"}  # a client behind a reverse proxy on this machine
@@ -114,3 +122,74 @@ def test_other_machines_need_the_metrics_token(with_token: Serve) -> None:
     assert "metrics-secret-2026" not in log
     # This server logs plain text: the request id is on the access line there too.
     assert re.search(r"INFO carespace\.access \[ops-text-401\] GET /metrics 401 [\d.]+ms anonymous", log), log
+
+
+def test_lockouts_and_undelivered_mail_are_counted(server: RunningServer) -> None:
+    before = scrape(server.url)
+    email = f"lockout-{uuid.uuid4().hex[:8]}@example.net"
+    with httpx.Client(base_url=server.url, timeout=30) as browser:
+        browser.get("/login")
+        csrf = browser.cookies.get("carespace_csrf")
+        statuses = [browser.post("/login", data={"email": email, "password": "Wrong-Pass-1!",
+                                                 "birth_date": "1990-01-01", "csrf_token": csrf}).status_code
+                    for _ in range(MAX_FAILURES + 1)]
+    assert statuses[-1] == 429, statuses
+    # A message the relay never takes (nothing listens there), after its retries.
+    assert deliver_once(f"smtp://127.0.0.1:{free_port()}") is False
+    after = scrape(server.url)
+    assert delta(after, before, "carespace_signin_lockouts_total") == 1
+    assert delta(after, before, "carespace_signin_failures_total") == MAX_FAILURES
+    assert delta(after, before, "carespace_mail_total", outcome="failed") == 1
+
+
+def test_audit_writer_batches_and_queue_depth(server: RunningServer, admin: httpx.Client, mongo_uri: str) -> None:
+    audit = {"collection": "AuditEvent"}
+    before = scrape(server.url)
+    assert admin.get("/Patient/jane-doe").status_code == 200  # audited: one AuditEvent through the group commit
+    after = scrape(server.url)
+    assert delta(after, before, "carespace_group_commit_batch_size_count", **audit) >= 1
+    assert delta(after, before, "carespace_group_commit_batch_size_sum", **audit) >= 1
+    assert ("carespace_group_commit_queue_depth", frozenset(audit.items())) in after
+
+    # 60 concurrent inserts, at most 10 a batch: documents wait while a batch is written.
+    docs = [{"_id": str(uuid.uuid4()), "n": i} for i in range(60)]
+    before = scrape(server.url)
+    depths = queue_depths(mongo_uri, docs)
+    after = scrape(server.url)
+    assert max(depths) >= 10 and depths[-1] == 0, depths
+    assert delta(after, before, "carespace_group_commit_batch_size_sum", collection="metrics_events") == 60
+    assert delta(after, before, "carespace_group_commit_batch_size_count", collection="metrics_events") >= 6
+    assert value(after, "carespace_group_commit_queue_depth", collection="metrics_events") == 0
+
+
+def queue_depths(mongo_uri: str, docs: list[dict]) -> list[float]:
+    """Insert ``docs`` concurrently through a GroupCommit; the queue depth gauge seen meanwhile."""
+
+    async def main() -> list[float]:
+        client: AsyncMongoClient = AsyncMongoClient(mongo_uri, w="majority", journal=True, retryWrites=False)
+        database = client["carespace_group_commit"]
+
+        async def collection_of(name: str):  # type: ignore[no-untyped-def]
+            return database[name]
+
+        writer, depths = GroupCommit(collection_of, max_batch=10), []
+
+        def gauge() -> float:
+            sample = registry.get_sample_value("carespace_group_commit_queue_depth", {"collection": "metrics_events"})
+            return sample or 0.0
+
+        async def watch() -> None:
+            while True:
+                depths.append(gauge())
+                await asyncio.sleep(0)
+
+        watcher = asyncio.create_task(watch())
+        try:
+            await asyncio.gather(*(writer.insert("metrics_events", d) for d in docs))
+        finally:
+            watcher.cancel()
+            await database.drop_collection("metrics_events")
+            await client.close()
+        return [*depths, gauge()]
+
+    return run_coroutine(main())

@@ -16,6 +16,8 @@ from pathlib import Path
 import httpx
 
 CARESPACE = [sys.executable, "-m", "fhir_server.cli"]
+# Every served process's output file, for the session-wide scan of the logs (tests/ops/conftest.py).
+SERVE_LOGS: list[Path] = []
 
 
 def env(**extra: str) -> dict[str, str]:
@@ -23,9 +25,10 @@ def env(**extra: str) -> dict[str, str]:
     return {**clean, **extra}
 
 
-def carespace(data_dir: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CARESPACE, *args, "--data-dir", str(data_dir)], env=env(), capture_output=True,
-                          text=True, timeout=timeout)
+def carespace(data_dir: Path, *args: str, timeout: float = 300,
+              environment: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CARESPACE, *args, "--data-dir", str(data_dir)], env=env(**(environment or {})),
+                          capture_output=True, text=True, timeout=timeout)
 
 
 class Serve:
@@ -33,6 +36,7 @@ class Serve:
         self.data_dir, self.port, self.url = data_dir, port, f"http://127.0.0.1:{port}"
         data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = data_dir.parent / f"serve-{port}-{time.monotonic_ns()}.log"
+        SERVE_LOGS.append(self.log_path)
         with self.log_path.open("wb") as log:
             command = [*CARESPACE, "serve", "--port", str(port), "--data-dir", str(data_dir), *extra]
             self.process = subprocess.Popen(command, env=env(**{"CARESPACE_LOG_FORMAT": "json", **(environment or {})}),

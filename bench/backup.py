@@ -5,7 +5,7 @@ with varied text so that compression is not flattered), starts its database as `
 would, and runs ``carespace backup`` while a writer keeps inserting (journaled) and a reader
 keeps reading; prints what the writes and reads saw during the backup, then restores into a
 fresh data dir and checks the counts. ``python -m bench.backup --documents 1000000``
-(``--logical``: the same for ``carespace backup --logical``, the one-transaction snapshot).
+(``--archive``: the same for ``carespace backup --archive``, the checkpoint archive).
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ def carespace(*args: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--documents", type=int, default=200_000)
-    parser.add_argument("--logical", action="store_true", help="time 'carespace backup --logical' instead")
+    parser.add_argument("--archive", action="store_true", help="time 'carespace backup --archive' instead")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="carespace-bench-backup-") as tmp:
         source, target, file = Path(tmp) / "source", Path(tmp) / "target", Path(tmp) / "bench.backup"
@@ -118,7 +118,7 @@ def main() -> None:
             with Load(server.uri) as load:
                 time.sleep(2)
                 began = time.monotonic()
-                flags = ["--logical"] if args.logical else []
+                flags = ["--archive"] if args.archive else []
                 print(f"backup wall time {carespace('backup', str(file), '--data-dir', str(source), *flags):.1f} s")
                 ended = time.monotonic()
                 time.sleep(2)

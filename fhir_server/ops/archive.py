@@ -1,8 +1,8 @@
 """Backup of the embedded database: SecantusDB's own checkpoint archive of its WiredTiger home.
 
-Why not the logical backup (``backup.py``, still ``--logical``): it holds one snapshot
-transaction open for the whole read, which SecantusDB reaps once it idles for 60 s, and it
-restores by re-inserting every document. ``secantusAdmin.backupArchive`` instead forces a
+``carespace backup --archive``, for a maintenance window. The default, logical backup
+(``backup.py``) reads one snapshot transaction while requests go on, and restores by re-inserting
+every document. ``secantusAdmin.backupArchive`` instead forces a
 WiredTiger checkpoint and tars the files WiredTiger's ``backup:`` cursor names: one consistent
 instant at any size, restored by unpacking files. Measured on SecantusDB 0.7.0b3 (2026-11-28):
 the server holds its storage lock from the checkpoint to the end of the tar, so reads and

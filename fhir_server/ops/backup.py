@@ -1,8 +1,8 @@
-"""The logical backup (MONGODB_URI deployments): one consistent, compressed snapshot of the database.
+"""The logical backup, the default everywhere: one consistent, compressed snapshot of the database.
 
-The embedded database is backed up by its own archive instead (``archive.py``): this one is
-capped by the transaction time limit measured below. ``copy`` also loads an embedded archive
-into a MongoDB.
+Requests go on while it reads. ``--archive`` (``archive.py``) is the embedded database's own
+checkpoint archive, for a maintenance window. ``copy`` also loads an embedded archive into a
+MongoDB.
 
 Consistency: every collection is read inside one read-only transaction with read concern
 ``snapshot``, so the backup is the database as it was at one instant, while the server keeps
@@ -108,8 +108,8 @@ async def backup(db: Database, path: Path, *, public_jwks: dict[str, Any]) -> Su
         if exc.has_error_label("TransientTransactionError"):
             raise BackupError(
                 "The database ended the snapshot transaction before the whole database was read; "
-                "for the embedded database use 'carespace backup' without --logical, for MongoDB "
-                "its own backup tools.") from None
+                "for the embedded database use 'carespace backup --archive' at a quiet hour, for "
+                "MongoDB its own backup tools.") from None
         raise BackupError(f"The backup failed: {exc.__class__.__name__}: {exc.details or exc}") from None
     except PyMongoError as exc:
         partial.unlink(missing_ok=True)

@@ -54,7 +54,10 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
     async def work(db: Any, settings: Any) -> int:
         jwks = _signing_jwks(settings.data_dir)
-        if db.embedded and not args.logical:
+        if args.archive and not db.embedded:
+            raise snapshots.BackupError("--archive is for the embedded database; back up MongoDB with "
+                                        "mongodump, or without --archive.")
+        if args.archive:
             summary = await archive.backup(db, path, public_jwks=jwks)
             print(f"Backed up the embedded database (one checkpoint; writes waited meanwhile) to {path} "
                   f"({summary.size / 1e6:.1f} MB) in {summary.seconds:.1f} s.")
@@ -153,9 +156,10 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     backup = sub.add_parser("backup", parents=[common],
                             help="write a consistent, compressed snapshot of the database (also while serving)")
     backup.add_argument("path", help="the backup file to create (it must not exist)")
-    backup.add_argument("--logical", action="store_true",
-                        help="embedded database: read it in one snapshot transaction instead of archiving it "
-                             "(reads and writes go on meanwhile; slower to restore)")
+    backup.add_argument("--archive", action="store_true",
+                        help="embedded database: archive its files at one checkpoint instead of reading it in one "
+                             "snapshot transaction (faster to restore, but every request waits until it is "
+                             "written: for a maintenance window)")
     backup.set_defaults(func=cmd_backup)
     restore = sub.add_parser("restore", parents=[common], help="load a backup into an empty data dir or database")
     restore.add_argument("path", help="a file written by 'carespace backup'")

@@ -148,13 +148,10 @@ def test_backup_under_write_load_restores_everything_acknowledged_before_it(serv
     assert result.returncode == 0, result.stderr
     assert "Backed up" in result.stdout and "signing key is not in the backup" in result.stdout
     assert backup_file.stat().st_mode & 0o777 == 0o600
-    # The embedded database's own archive (compressed), behind a header naming what it is.
-    with tarfile.open(backup_file) as outer:
-        assert outer.getnames() == ["carespace-backup.json", "database.tar.gz"]
-        header = json.loads(outer.extractfile("carespace-backup.json").read())  # type: ignore[union-attr]
-        assert header["kind"] == "embedded" and header["public_jwks"]["keys"][0]["kid"]
-        with gzip.open(outer.extractfile("database.tar.gz")) as database:  # type: ignore[arg-type]
-            assert database.read(4096)
+    # The default: one snapshot transaction, gzip-compressed BSON; requests went on meanwhile.
+    assert not tarfile.is_tarfile(backup_file)
+    with gzip.open(backup_file) as raw:
+        assert raw.read(64)
     before = [w for w in load.acked if w.acked < began]
     after = [w for w in load.acked if w.sent > ended]
     assert len(before) >= 30 and after
@@ -219,11 +216,16 @@ def test_bad_backup_and_restore_input_changes_nothing(tmp_path: Path) -> None:
                     "--redirect-uri", "https://app.example.org/callback")
     assert app.returncode == 0, app.stderr
     _one_sentence(carespace(source, "backup", str(tmp_path / "no-such-dir" / "x.backup")), "is not a directory")
+    # The checkpoint archive (for a maintenance window): the database's files behind a header.
     backup_file = tmp_path / "good.backup"
-    assert carespace(source, "backup", str(backup_file)).returncode == 0
+    archived = carespace(source, "backup", "--archive", str(backup_file))
+    assert archived.returncode == 0 and "one checkpoint" in archived.stdout, archived.stderr
+    with tarfile.open(backup_file) as outer:
+        assert outer.getnames() == ["carespace-backup.json", "database.tar.gz"]
+        header = json.loads(outer.extractfile("carespace-backup.json").read())  # type: ignore[union-attr]
+        assert header["kind"] == "embedded"
     _one_sentence(carespace(source, "backup", str(backup_file)), "already exists")
-    # A small embedded database may also be read in one snapshot transaction (the MongoDB format).
-    logical = carespace(source, "backup", "--logical", str(tmp_path / "logical.backup"))
+    logical = carespace(source, "backup", str(tmp_path / "logical.backup"))
     assert logical.returncode == 0 and re.search(r"Backed up [1-9]\d* documents", logical.stdout), logical.stderr
 
     target = tmp_path / "target"
@@ -251,7 +253,7 @@ def test_mongodb_deployments_back_up_logically_and_take_an_embedded_archive(tmp_
                         "--redirect-uri", "https://app.example.org/callback")
         client_id = json.loads(app.stdout)["client_id"]
         archive_file = tmp_path / "embedded.backup"
-        assert carespace(source, "backup", str(archive_file)).returncode == 0
+        assert carespace(source, "backup", "--archive", str(archive_file)).returncode == 0
         # The embedded archive goes into MongoDB (through a private SecantusDB) ...
         into_mongo = carespace(tmp_path / "mongo-side", "restore", str(archive_file), environment=on_mongo)
         assert into_mongo.returncode == 0, into_mongo.stderr

@@ -54,6 +54,13 @@ PORTAL_SORTS: dict[str, str] = {
     "AuditEvent": "date",  # a patient's access trail, newest first
 }
 
+#: (leading field, sort parameter) of every compound index (lead, idx.srt.<param>, _id) per type:
+#: a page sorted on <param> for one value of <lead> is read in date windows (see :mod:`.windows`).
+SORT_COMPOUNDS: dict[str, tuple[tuple[str, str], ...]] = {
+    rtype: (("comp", param),) for rtype, param in PORTAL_SORTS.items()
+}
+SORT_COMPOUNDS["AuditEvent"] += (("idx.ref", "date"),)  # an agent's trail by time
+
 INDEX_FIELDS = ("tok", "ref", "str", "sx", "dlo", "dhi", "num", "uri", "has")
 
 

@@ -30,6 +30,7 @@ from .extract import PORTAL_SORTS
 from .paging import _after, _sort_key
 from .query import Query
 from .scope import SearchScope
+from .windows import window_field, windows
 
 
 # ------------------------------------------------------------------ helpers
@@ -150,10 +151,31 @@ async def _run(db, plan: Plan, limit: int, bound: list[Any] | None, reverse: boo
     """Stream the driving query and keep up to ``limit`` matching documents after ``bound``."""
     if plan.empty or limit <= 0:
         return []
-    dirs = [d != reverse for d in plan.dirs]
-    cursor = db[plan.rtype].find(plan.bounded_filter(bound, reverse)).sort(plan.mongo_sort(reverse))
-    cursor = cursor.batch_size(min(max(limit, 10), 1000) if plan.exact else 500)
     out: list[dict] = []
+    field = window_field(plan)
+    desc = plan.sort[0][1] != reverse
+    if field is not None and (desc or bound is not None):
+        steps = windows(field, bound, desc)
+        cond = next(steps)
+        while True:
+            await _stream(db, plan, {**plan.filter, **cond}, limit, bound, reverse, out)
+            if len(out) >= limit:
+                break
+            try:
+                cond = steps.send((len(out), limit))
+            except StopIteration:
+                break
+        return out
+    await _stream(db, plan, plan.bounded_filter(bound, reverse), limit, bound, reverse, out)
+    return out
+
+
+async def _stream(db, plan: Plan, mongo_filter: dict[str, Any], limit: int, bound: list[Any] | None,
+                  reverse: bool, out: list[dict]) -> None:
+    """Append to ``out`` the matching documents of one query after ``bound``, until it holds ``limit``."""
+    dirs = [d != reverse for d in plan.dirs]
+    cursor = db[plan.rtype].find(mongo_filter).sort(plan.mongo_sort(reverse))
+    cursor = cursor.batch_size(min(max(limit, 10), 1000) if plan.exact else 500)
     try:
         async for doc in cursor:
             if bound is not None and not _after(_sort_key(doc, plan.sort), bound, dirs):
@@ -164,7 +186,6 @@ async def _run(db, plan: Plan, limit: int, bound: list[Any] | None, reverse: boo
                     break
     finally:
         await cursor.close()
-    return out
 
 
 async def _count(db, plan: Plan) -> int:

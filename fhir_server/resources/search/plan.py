@@ -26,7 +26,7 @@ from .clauses import RANK_COMP, Clause, bad, compile_clause
 from .compartment import PATIENT_COMPARTMENT, REFERENCE_DATA
 from .definitions import get_param, params_for
 from .encoding import HIGH
-from .extract import PORTAL_SORTS
+from .extract import DRIVING_FIELDS, PORTAL_SORTS
 from .paging import _after, _sort_key
 from .query import Query
 from .scope import SearchScope
@@ -104,12 +104,18 @@ class Plan:
             self.filter = {"comp": next(iter(comp_ids)) if len(comp_ids) == 1 else {"$in": sorted(comp_ids)}}
             self.driver = "comp"
             self.comp_covers_scope = (comp_exact and ref_comp is None) or (ref_comp is not None and not comp_exact)
-        best = min((c for c in clauses if c.field), key=lambda c: c.rank, default=None)
+        indexed = DRIVING_FIELDS.get(rtype)
+        best = min((c for c in clauses if c.field and (indexed is None or c.field in indexed)),
+                   key=lambda c: c.rank, default=None)
         if best is not None and (self.driver is None or best.rank < RANK_COMP):
             self.filter = {best.field: best.cond}
             self.driver = best.field
             if best.exact:
                 self.residual.remove(best)
+        if indexed is not None and self.driver is None and clauses:
+            # Nothing indexed drives it: it would read the whole (ever growing) collection.
+            raise FhirError(400, "too-costly", f"A {rtype} search needs one of the parameters that select "
+                            "a patient, an agent, an entity or another reference, _id or _lastUpdated.")
         # Total is cheap when MongoDB alone decides membership.
         scope_in_driver = (scope.patients is None or (self.driver == "comp" and comp_exact)) and self.groups is None
         self.exact = not self.residual and scope_in_driver

@@ -20,7 +20,7 @@ from pymongo import AsyncMongoClient, MongoClient, monitoring
 
 from fhir_server.resources.search import SearchScope, index_models, search
 from fhir_server.resources.search.encoding import HIGH
-from fhir_server.resources.search.windows import FLOOR, windows
+from fhir_server.resources.search.windows import FLOOR, HINTS, windows
 from tests.resources.search_fixtures import BASE, stored
 from tests.threaded import run_coroutine
 
@@ -112,11 +112,15 @@ def _expected(db: dict, desc: bool, lab_only: bool) -> list[str]:
 @pytest.mark.parametrize("sort", ["-date", "date"])
 @pytest.mark.parametrize("count", [1, 4, 50])
 @pytest.mark.parametrize("lab_only", [False, True])
-def test_pages_forward_and_back_in_exact_order(db: dict, sort: str, count: int, lab_only: bool) -> None:
+@pytest.mark.parametrize("warm", [False, True])
+def test_pages_forward_and_back_in_exact_order(db: dict, sort: str, count: int, lab_only: bool, warm: bool) -> None:
     params = [("patient", db["pid"]), ("_sort", sort), ("_count", str(count))]
     if lab_only:
         params.append(("category", "laboratory"))
     want = _expected(db, sort.startswith("-"), lab_only)
+    HINTS.clear()  # cold: the first page in one query; warm: in windows from the newest date seen
+    if warm:
+        _search(db, params)
     pages, bundle = [], _search(db, params)
     while True:
         got = [e["resource"]["id"] for e in bundle.get("entry", [])]
@@ -136,10 +140,17 @@ def test_pages_forward_and_back_in_exact_order(db: dict, sort: str, count: int, 
 
 
 def test_a_recent_page_reads_its_windows_not_the_compartment(db: dict) -> None:
-    listener = _Returned()
-    bundle = _search(db, [("patient", db["pid"]), ("_sort", "-date"), ("_count", "3")], listener)
-    assert [e["resource"]["id"] for e in bundle["entry"]] == _expected(db, True, False)[:3]
-    assert listener.docs < len(db["docs"]) / 2, f"read {listener.docs} of {len(db['docs'])}"
+    params = [("patient", db["pid"]), ("_sort", "-date"), ("_count", "3")]
+    HINTS.clear()
+    cold, warm = _Returned(), _Returned()
+    first = _search(db, params, cold)
+    again = _search(db, params, warm)
+    want = _expected(db, True, False)[:3]
+    assert [e["resource"]["id"] for e in first["entry"]] == want == [e["resource"]["id"] for e in again["entry"]]
+    assert cold.docs == len(db["docs"]), "a first look reads the compartment in one query"
+    assert warm.docs < len(db["docs"]) / 2, f"read {warm.docs} of {len(db['docs'])}"
+    nxt = _search(db, _link(again, "next") or [], _Returned())
+    assert [e["resource"]["id"] for e in nxt["entry"]] == _expected(db, True, False)[3:6]
 
 
 def test_windows_partition_the_range() -> None:

@@ -21,6 +21,8 @@ answer's head, so the same reads stay cheap there.
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -32,12 +34,63 @@ if TYPE_CHECKING:
 
 FIRST_WIDTH = timedelta(days=30)
 #: Below this the last window is open-ended (also holding the "" of resources without the date).
-FLOOR = datetime(1000, 1, 1)
+FLOOR = datetime(1900, 1, 1)
 CEILING = datetime(9000, 1, 1)
 #: How much wider than the density estimate the next window is, so that one more usually fills the page.
 SLACK = 1.5
 #: How much wider than everything read so far a window may grow in one step.
 MAX_GROWTH = 8
+#: A first page is read in windows only when the lead value's documents are more than this many pages:
+#: below it one query costs less than the windows' round trips.
+WORTH_IT = 2
+
+
+HintKey = tuple[str, str, str, tuple[str, ...]]  #: type, lead field, its value, the residual's parameters
+
+
+@dataclass
+class Hint:
+    """What the last read of one lead value saw: its newest date, how many documents it has, and
+    whether the page filled (when it did not, the whole range was needed: one query is cheaper)."""
+
+    newest: str
+    size: int
+    full: bool
+
+    def worth_windows(self, limit: int) -> bool:
+        return self.full and self.size > WORTH_IT * limit
+
+
+class Hints:
+    """Where a first page's windows should start, per :data:`HintKey`: only a speed hint.
+
+    A first descending page has no cursor to start from, and stepping back from today through
+    empty windows costs a round trip each (records imported from years ago). Whatever the hint
+    says, the first window is open above, so a newer resource is never missed. Per process and
+    bounded (least recently used out): a worker that never saw the value reads it in one query.
+    """
+
+    def __init__(self, size: int = 100_000) -> None:
+        self._size = size
+        self._hints: OrderedDict[HintKey, Hint] = OrderedDict()
+
+    def get(self, key: HintKey) -> Hint | None:
+        hint = self._hints.get(key)
+        if hint is not None:
+            self._hints.move_to_end(key)
+        return hint
+
+    def clear(self) -> None:
+        self._hints.clear()
+
+    def put(self, key: HintKey, hint: Hint) -> None:
+        self._hints[key] = hint
+        self._hints.move_to_end(key)
+        while len(self._hints) > self._size:
+            self._hints.popitem(last=False)
+
+
+HINTS = Hints()
 
 
 def window_field(plan: Plan) -> str | None:
@@ -64,24 +117,31 @@ def _iso(t: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
 
 
-def _next_width(width: timedelta, covered: timedelta, found: int, limit: int) -> timedelta:
-    """Double while nothing was found; else the span the missing entries need at the density seen."""
-    if found == 0:
-        return max(width, covered)
+def _next_width(width: timedelta, covered: timedelta, found: int, added: int, limit: int) -> timedelta:
+    """Double while nothing is found (triple what was covered once past the first finds: the
+    record's start is likely behind); else the span the missing entries need at the density seen."""
+    if added == 0:
+        return max(width * 2, covered * (1 if found == 0 else 3))
     estimate = covered * ((limit - found) / found) * SLACK
     return min(max(estimate, width), covered * MAX_GROWTH)
 
 
-def windows(field: str, bound: list[Any] | None, desc: bool, now: datetime | None = None):
+def windows(field: str, bound: list[Any] | None, desc: bool, now: datetime | None = None,
+            newest: str | None = None):
     """Yield the successive range conditions on ``field``; ``send((found, limit))`` after each window.
 
-    Descending: the first window is open above (the cursor's date, or the future), the
-    last open below. Ascending starts at the cursor's date (the caller reads an ascending
-    first page in one query: there is no cheap way to find the oldest date) and ends open above.
+    Descending: the first window is open above, its lower end a month before the cursor's date
+    (or ``newest``, or ``now``); the last window is open below. Ascending starts at the cursor's
+    date (an ascending first page is one query: there is no cheap way to find the oldest date)
+    and ends open above.
     """
     start = bound[0] if bound else None
     if start is None:
-        anchor: datetime | None = datetime.now(UTC).replace(tzinfo=None) if now is None else now
+        # The first window is open above, so a resource dated in the future (a typo) is in it:
+        # it must not move the anchor decades ahead of the record.
+        today = datetime.now(UTC).replace(tzinfo=None) if now is None else now
+        seen = _parse(newest) if newest else None
+        anchor: datetime | None = min(seen, today) if seen else today
     else:
         anchor = _parse(start)
     if start is not None and anchor is None:
@@ -94,6 +154,7 @@ def windows(field: str, bound: list[Any] | None, desc: bool, now: datetime | Non
         return
     assert anchor is not None
     width = FIRST_WIDTH
+    before = 0
     if desc:
         # Every tie of the cursor's date is in the first window: the keyset check drops those seen.
         hi: str | None = None if start is None else start + HIGH
@@ -109,7 +170,8 @@ def windows(field: str, bound: list[Any] | None, desc: bool, now: datetime | Non
             if final:
                 return
             hi = cond["$gte"]
-            width = _next_width(width, anchor - lo_t, found, limit)
+            width = _next_width(width, anchor - lo_t, found, found - before, limit)
+            before = found
             lo_t = lo_t - width if lo_t - FLOOR > width else FLOOR
     else:
         lo = start
@@ -121,5 +183,6 @@ def windows(field: str, bound: list[Any] | None, desc: bool, now: datetime | Non
             if final:
                 return
             lo = cond["$lt"]
-            width = _next_width(width, hi_t - anchor, found, limit)
+            width = _next_width(width, hi_t - anchor, found, found - before, limit)
+            before = found
             hi_t = hi_t + width if CEILING - hi_t > width else CEILING

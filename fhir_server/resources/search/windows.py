@@ -70,7 +70,7 @@ class Hints:
     bounded (least recently used out): a worker that never saw the value reads it in one query.
     """
 
-    def __init__(self, size: int = 100_000) -> None:
+    def __init__(self, size: int = 20_000) -> None:  # ~300 bytes each: a few MB at most
         self._size = size
         self._hints: OrderedDict[HintKey, Hint] = OrderedDict()
 

@@ -20,7 +20,7 @@ from pymongo import AsyncMongoClient, MongoClient, monitoring
 
 from fhir_server.resources.search import SearchScope, index_models, search
 from fhir_server.resources.search.encoding import HIGH
-from fhir_server.resources.search.windows import FLOOR, HINTS, windows
+from fhir_server.resources.search.windows import FLOOR, HINTS, MAX_WINDOWS, windows
 from tests.resources.search_fixtures import BASE, stored
 from tests.threaded import run_coroutine
 
@@ -157,14 +157,15 @@ def test_windows_partition_the_range() -> None:
     """Adjacent, never overlapping, open at the far end, whatever each window found."""
     field = "idx.srt.date"
     now = datetime(2026, 11, 28, 12, 0)
-    for found in (0, 1, 30):
+    for found_after in (lambda n: 0, lambda n: 30, lambda n: min(n, 49)):  # the last: one more a window
         steps = windows(field, None, True, now)
         conds = [next(steps)[field]]
         while True:
             try:
-                conds.append(steps.send((found, 50))[field])
+                conds.append(steps.send((found_after(len(conds)), 50))[field])
             except StopIteration:
                 break
+        assert len(conds) <= MAX_WINDOWS, "a page's round trips are bounded"
         assert "$lt" not in conds[0] and conds[0]["$gte"] == "2026-10-29T12:00:00.000Z"
         for newer, older in itertools.pairwise(conds):
             assert older["$lt"] == newer["$gte"]

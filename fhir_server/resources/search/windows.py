@@ -40,6 +40,8 @@ CEILING = datetime(9000, 1, 1)
 SLACK = 1.5
 #: How much wider than everything read so far a window may grow in one step.
 MAX_GROWTH = 8
+#: The round trips one page may take: the last window is open-ended.
+MAX_WINDOWS = 16
 #: A first page is read in windows only when the lead value's documents are more than this many pages:
 #: below it one query costs less than the windows' round trips.
 WORTH_IT = 2
@@ -123,7 +125,7 @@ def _next_width(width: timedelta, covered: timedelta, found: int, added: int, li
     if added == 0:
         return max(width * 2, covered * (1 if found == 0 else 3))
     estimate = covered * ((limit - found) / found) * SLACK
-    return min(max(estimate, width), covered * MAX_GROWTH)
+    return min(max(estimate, width * 1.5), covered * MAX_GROWTH)  # geometric even when each adds a few
 
 
 def windows(field: str, bound: list[Any] | None, desc: bool, now: datetime | None = None,
@@ -159,8 +161,8 @@ def windows(field: str, bound: list[Any] | None, desc: bool, now: datetime | Non
         # Every tie of the cursor's date is in the first window: the keyset check drops those seen.
         hi: str | None = None if start is None else start + HIGH
         lo_t = anchor - width
-        while True:
-            final = lo_t <= FLOOR
+        for step in range(1, MAX_WINDOWS + 1):
+            final = lo_t <= FLOOR or step == MAX_WINDOWS
             cond: dict[str, str] = {}
             if hi is not None:
                 cond["$lt"] = hi
@@ -176,8 +178,8 @@ def windows(field: str, bound: list[Any] | None, desc: bool, now: datetime | Non
     else:
         lo = start
         hi_t = anchor + width
-        while True:
-            final = hi_t >= CEILING
+        for step in range(1, MAX_WINDOWS + 1):
+            final = hi_t >= CEILING or step == MAX_WINDOWS
             cond = {"$gte": lo} if final else {"$gte": lo, "$lt": _iso(hi_t)}
             found, limit = yield {field: cond}
             if final:

@@ -57,6 +57,9 @@ def create_app(settings: Settings) -> FastAPI:
         services = await build_services(settings)
         app.state.services = services
         await upgrade_compartments(services.store)
+        # The audit trail's indexes before the first request: dropping an earlier version's
+        # (a one-time cost that grows with the trail) would otherwise hold up every request.
+        await services.store.collection("AuditEvent")
         if settings.demo:
             await load_demo_practice(services.store)
         for hook in app.state.startup_hooks:

@@ -6,12 +6,13 @@ and patient compartments) and one ``history`` collection holding every version.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, WriteConcern
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import AutoReconnect, DuplicateKeyError, PyMongoError
+from pymongo.errors import AutoReconnect, DuplicateKeyError, OperationFailure, PyMongoError
 
 from fhir_server.errors import StartupError
 
@@ -112,12 +113,20 @@ class Database:
     def indexed(self, resource_type: str) -> bool:
         return resource_type in self._indexed
 
-    async def ensure_type_indexes(self, resource_type: str, models: list[IndexModel]) -> None:
-        """Create a type collection's indexes once per process (cheap when they exist)."""
+    async def ensure_type_indexes(self, resource_type: str, models: list[IndexModel],
+                                  retired: list[str] | None = None) -> None:
+        """Create a type collection's indexes once per process (cheap when they exist), and drop
+        the ``retired`` ones an earlier version made (each costs every insert an index write)."""
         if resource_type in self._indexed:
             return
+        coll = self.resources(resource_type)
         if models:
-            await self.resources(resource_type).create_indexes(models)
+            await coll.create_indexes(models)
+        if retired:
+            existing = {ix["name"] async for ix in await coll.list_indexes()}
+            for name in sorted(existing & set(retired)):
+                with contextlib.suppress(OperationFailure):  # another worker dropped it first
+                    await coll.drop_index(name)
         self._indexed.add(resource_type)
 
     async def close(self) -> None:

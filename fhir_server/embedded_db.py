@@ -30,6 +30,8 @@ STATE_FILE = "embedded-db.json"
 # WiredTiger's cache, the bulk of the database process's memory: SecantusDB's default (1 GB)
 # lets its RSS grow with the data until the cache is full; this bounds it (CARESPACE_DB_CACHE_SIZE).
 DEFAULT_CACHE_SIZE = "512M"
+#: glibc malloc arenas of the database process (MALLOC_ARENA_MAX; see ``_child_env``).
+DEFAULT_MALLOC_ARENAS = "2"
 
 
 def embedded_uri(port: int) -> str:
@@ -120,6 +122,18 @@ def _stop_orphan(pid: int) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+def _child_env() -> dict[str, str]:
+    """The database's environment: ours, with glibc's malloc arenas bounded.
+
+    SecantusDB serves each connection on a thread; glibc gives threads up to 8 arenas per
+    core, each keeping the memory it once held, so the RSS grew with the load and never
+    came back (bench/README.md, the soak). An operator's own MALLOC_ARENA_MAX wins.
+    """
+    env = dict(os.environ)
+    env.setdefault("MALLOC_ARENA_MAX", DEFAULT_MALLOC_ARENAS)
+    return env
+
+
 def _die_with_parent() -> None:
     """Linux: the database gets SIGTERM when the process that started it dies, even by kill -9."""
     with contextlib.suppress(OSError, AttributeError):
@@ -149,7 +163,7 @@ def start(data_dir: Path, *, port: int | None = None, record: bool = True,
         process = subprocess.Popen(
             [sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", str(port),
              "--storage-path", str(db_dir), "--log-level", "WARNING", "--cache-size", cache_size],
-            stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+            stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=_child_env(),
             # Its own process group: a Ctrl-C in the terminal reaches only us, and we stop it.
             start_new_session=True,
             preexec_fn=_die_with_parent if sys.platform == "linux" else None,

@@ -25,7 +25,7 @@ from pymongo.errors import DuplicateKeyError
 from fhir_server.db import Database
 from fhir_server.group_commit import GroupCommit
 from fhir_server.resources.errors import conflict, gone, not_found, precondition_failed
-from fhir_server.resources.search import index_models, index_resource, patient_compartments
+from fhir_server.resources.search import index_models, index_resource, patient_compartments, retired_indexes
 
 Resource = dict[str, Any]
 Clock = Callable[[], datetime]
@@ -77,7 +77,8 @@ class ResourceStore:
 
     async def collection(self, resource_type: str):  # type: ignore[no-untyped-def]
         if not self.db.indexed(resource_type):  # building the index models is not free: once
-            await self.db.ensure_type_indexes(resource_type, index_models(resource_type))
+            await self.db.ensure_type_indexes(resource_type, index_models(resource_type),
+                                              retired_indexes(resource_type))
         return self.db.resources(resource_type)
 
     # -- read (http.html#read, #vread) ---------------------------------------------------

@@ -8,7 +8,7 @@ Bundle under a :class:`SearchScope`.
 
 from .compartment import PATIENT_COMPARTMENT, patient_compartments
 from .definitions import SEARCH_PARAMS, SearchParam, get_param, params_for
-from .extract import index_models, index_resource
+from .extract import index_models, index_resource, retired_indexes
 from .scope import UNRESTRICTED, SearchScope
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "index_resource",
     "params_for",
     "patient_compartments",
+    "retired_indexes",
     "search",
 ]
 

@@ -54,6 +54,13 @@ PORTAL_SORTS: dict[str, str] = {
     "AuditEvent": "date",  # a patient's access trail, newest first
 }
 
+#: (leading field, sort parameter) of every compound index (lead, idx.srt.<param>, _id) per type:
+#: a page sorted on <param> for one value of <lead> is read in date windows (see :mod:`.windows`).
+SORT_COMPOUNDS: dict[str, tuple[tuple[str, str], ...]] = {
+    rtype: (("comp", param),) for rtype, param in PORTAL_SORTS.items()
+}
+SORT_COMPOUNDS["AuditEvent"] += (("idx.ref", "date"),)  # an agent's trail by time
+
 INDEX_FIELDS = ("tok", "ref", "str", "sx", "dlo", "dhi", "num", "uri", "has")
 
 
@@ -336,25 +343,46 @@ def index_resource(resource: dict, base_url: str | None = None) -> dict:
     return idx
 
 
+#: Types whose collection holds only the indexes of the queries they have, and the fields a
+#: search on them may send to MongoDB (other clauses are checked in Python on what those find).
+#: The audit trail grows by one event per access and is kept for years: each generic multikey
+#: index would cost every request an index write into an ever larger B-tree, for searches
+#: nobody runs. A patient's trail (comp), an agent's or an entity's (idx.ref, the leading
+#: field of ref_srt_date_id), by id and by _lastUpdated (lu) stay indexed.
+DRIVING_FIELDS: dict[str, frozenset[str]] = {
+    "AuditEvent": frozenset({"_id", "comp", "idx.ref", "lu"}),
+}
+
+
 def index_models(resource_type: str) -> list[IndexModel]:
     """The MongoDB indexes a type's collection needs for search (called at start-up).
 
     One single-field multikey index per ``idx`` array (each search predicate
     is one field), (comp, _id) for compartment searches, (lu, _id) for
     ``_lastUpdated`` and history-like listing, and (comp, idx.srt.<date>, _id)
-    for the per-patient lists the portal shows.
+    for the per-patient lists the portal shows; for the types of
+    :data:`DRIVING_FIELDS`, only what their driving fields need.
     """
     asc = pymongo.ASCENDING
     models = [
         IndexModel([("comp", asc), ("_id", asc)], name="comp_id"),
         IndexModel([("lu", asc), ("_id", asc)], name="lu_id"),
     ]
-    models += [IndexModel([(f"idx.{f}", asc)], name=f"idx_{f}") for f in INDEX_FIELDS]
+    if resource_type not in DRIVING_FIELDS:
+        models += [IndexModel([(f"idx.{f}", asc)], name=f"idx_{f}") for f in INDEX_FIELDS]
     sp = PORTAL_SORTS.get(resource_type)
     if sp:
         models.append(IndexModel([("comp", asc), (f"idx.srt.{sp}", asc), ("_id", asc)], name=f"comp_srt_{sp}_id"))
     if resource_type == "AuditEvent":
         # Who accessed what, by time: ``agent=`` (a reference, in the multikey ``idx.ref``) with
-        # ``_sort=-date``. One array field per compound index, as MongoDB requires.
+        # ``_sort=-date``; its prefix serves every reference search. One array field per
+        # compound index, as MongoDB requires.
         models.append(IndexModel([("idx.ref", asc), ("idx.srt.date", asc), ("_id", asc)], name="ref_srt_date_id"))
     return models
+
+
+def retired_indexes(resource_type: str) -> list[str]:
+    """Indexes an earlier version created on the type that its queries no longer need."""
+    if resource_type not in DRIVING_FIELDS:
+        return []
+    return [f"idx_{f}" for f in INDEX_FIELDS]

@@ -26,10 +26,11 @@ from .clauses import RANK_COMP, Clause, bad, compile_clause
 from .compartment import PATIENT_COMPARTMENT, REFERENCE_DATA
 from .definitions import get_param, params_for
 from .encoding import HIGH
-from .extract import PORTAL_SORTS
+from .extract import DRIVING_FIELDS, PORTAL_SORTS
 from .paging import _after, _sort_key
 from .query import Query
 from .scope import SearchScope
+from .windows import HINTS, WORTH_IT, Hint, window_field, windows
 
 
 # ------------------------------------------------------------------ helpers
@@ -103,12 +104,18 @@ class Plan:
             self.filter = {"comp": next(iter(comp_ids)) if len(comp_ids) == 1 else {"$in": sorted(comp_ids)}}
             self.driver = "comp"
             self.comp_covers_scope = (comp_exact and ref_comp is None) or (ref_comp is not None and not comp_exact)
-        best = min((c for c in clauses if c.field), key=lambda c: c.rank, default=None)
+        indexed = DRIVING_FIELDS.get(rtype)
+        best = min((c for c in clauses if c.field and (indexed is None or c.field in indexed)),
+                   key=lambda c: c.rank, default=None)
         if best is not None and (self.driver is None or best.rank < RANK_COMP):
             self.filter = {best.field: best.cond}
             self.driver = best.field
             if best.exact:
                 self.residual.remove(best)
+        if indexed is not None and self.driver is None and clauses:
+            # Nothing indexed drives it: it would read the whole (ever growing) collection.
+            raise FhirError(400, "too-costly", f"A {rtype} search needs one of the parameters that select "
+                            "a patient, an agent, an entity or another reference, _id or _lastUpdated.")
         # Total is cheap when MongoDB alone decides membership.
         scope_in_driver = (scope.patients is None or (self.driver == "comp" and comp_exact)) and self.groups is None
         self.exact = not self.residual and scope_in_driver
@@ -147,15 +154,65 @@ class Plan:
 
 
 async def _run(db, plan: Plan, limit: int, bound: list[Any] | None, reverse: bool) -> list[dict]:
-    """Stream the driving query and keep up to ``limit`` matching documents after ``bound``."""
+    """Stream the driving query and keep up to ``limit`` matching documents after ``bound``.
+
+    A page sorted on a date a compound index covers is read in windows (see :mod:`.windows`):
+    always after a cursor; for a descending first page, once an earlier read showed the lead
+    value holding more than a few pages (until then one query, which teaches the hint).
+    """
     if plan.empty or limit <= 0:
         return []
-    dirs = [d != reverse for d in plan.dirs]
-    cursor = db[plan.rtype].find(plan.bounded_filter(bound, reverse)).sort(plan.mongo_sort(reverse))
-    cursor = cursor.batch_size(min(max(limit, 10), 1000) if plan.exact else 500)
     out: list[dict] = []
+    field = window_field(plan)
+    desc = plan.sort[0][1] != reverse
+    if field is None or (bound is None and not desc):
+        await _stream(db, plan, plan.bounded_filter(bound, reverse), limit, bound, reverse, out)
+        return out
+    (lead, value), = plan.filter.items()
+    key = (plan.rtype, lead, value, tuple(sorted(c.label for c in plan.residual)))
+    hint = HINTS.get(key) if bound is None else None
+    if bound is None and (hint is None or not hint.worth_windows(limit)):
+        streamed, first = await _stream(db, plan, plan.filter, limit, None, reverse, out)
+        if first is not None:
+            # A page filled before the end leaves the size unknown (the database read it all):
+            # take it as worth windows, whose first one starts at the newest date seen here.
+            full = len(out) >= limit
+            size = max(streamed, WORTH_IT * limit + 1) if full else streamed
+            HINTS.put(key, Hint(_sort_key(first, plan.sort)[0], size, full))
+        return out
+    steps = windows(field, bound, desc, newest=hint.newest if hint else None)
+    cond = next(steps)
+    while True:
+        streamed, first = await _stream(db, plan, {**plan.filter, **cond}, limit, bound, reverse, out)
+        if hint is not None and first is not None:  # the first window holds the newest date
+            hint.newest = max(hint.newest, _sort_key(first, plan.sort)[0])
+            hint = None
+        if len(out) >= limit:
+            break
+        try:
+            cond = steps.send((len(out), limit))
+        except StopIteration:
+            if bound is None and (hint := HINTS.get(key)) is not None:
+                hint.full = False  # the windows ran out before the page filled: one query next time
+            break
+    return out
+
+
+async def _stream(db, plan: Plan, mongo_filter: dict[str, Any], limit: int, bound: list[Any] | None,
+                  reverse: bool, out: list[dict]) -> tuple[int, dict | None]:
+    """Append to ``out`` the matching documents of one query after ``bound``, until it holds ``limit``.
+
+    Returns how many documents the query streamed and the first of them.
+    """
+    dirs = [d != reverse for d in plan.dirs]
+    cursor = db[plan.rtype].find(mongo_filter).sort(plan.mongo_sort(reverse))
+    cursor = cursor.batch_size(min(max(limit, 10), 1000) if plan.exact else 500)
+    streamed, first = 0, None
     try:
         async for doc in cursor:
+            streamed += 1
+            if first is None:
+                first = doc
             if bound is not None and not _after(_sort_key(doc, plan.sort), bound, dirs):
                 continue
             if plan.matches(doc):
@@ -164,7 +221,7 @@ async def _run(db, plan: Plan, limit: int, bound: list[Any] | None, reverse: boo
                     break
     finally:
         await cursor.close()
-    return out
+    return streamed, first
 
 
 async def _count(db, plan: Plan) -> int:

@@ -1,0 +1,135 @@
+"""What the database does per request, measured without HTTP and without the machine's load.
+
+    .venv/bin/python -m bench.db_work --data-dir var/bench-cache/scale-10000 [--copy-to DIR]
+
+On a shared machine the request rates move with the neighbours; what a request asks of the
+database does not. On a copy of a bench data set (``bench.speed``'s cache) this prints:
+
+1. **the lab list** (``Observation?patient&category=laboratory&_sort=-date&_count=50``) for
+   every patient: finds, documents the database returned and CPU of the database process per
+   request, read in one query (what the search did before) and in date windows
+   (``search/windows.py``), a first look and again (the hint of the first look);
+2. **the cost of an AuditEvent insert**: journaled ``insert_many`` of 2,000 stored AuditEvents
+   (batches of 50, as the group commit writes them) into a collection with the generic indexes
+   every type had and into one with the audit trail's own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from pymongo import AsyncMongoClient, IndexModel, WriteConcern, monitoring
+
+from fhir_server import embedded_db
+from fhir_server.resources.search import UNRESTRICTED, index_models, search
+from fhir_server.resources.search import plan as plan_module
+from fhir_server.resources.search.extract import INDEX_FIELDS
+from fhir_server.resources.search.windows import HINTS
+
+JOURNALED = WriteConcern(w="majority", j=True)
+
+
+class Returned(monitoring.CommandListener):
+    def __init__(self) -> None:
+        self.finds = self.docs = 0
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        pass
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        if event.command_name in ("find", "getMore"):
+            self.finds += event.command_name == "find"
+            cursor = event.reply.get("cursor", {})
+            self.docs += len(cursor.get("firstBatch", cursor.get("nextBatch", [])))
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+def cpu_ms(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+async def lab_list(uri: str, db_pid: int) -> None:
+    listener = Returned()
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, tz_aware=True, event_listeners=[listener])
+    db = client["carespace"]
+    patients = [d["_id"] async for d in db.Patient.find({}, {"_id": 1})]
+    windowed = plan_module.window_field
+    runs = [("one query (before)", lambda _plan: None, True), ("windows, first look", windowed, True),
+            ("windows, again", windowed, False)]
+    print(f"lab list, {len(patients)} patients, one request each")
+    for label, field_of, forget in runs:
+        plan_module.window_field = field_of  # type: ignore[assignment]
+        if forget:
+            HINTS.clear()
+        listener.finds = listener.docs = 0
+        db0, t0 = cpu_ms(db_pid), time.perf_counter()
+        for pid in patients:
+            await search(db, "Observation", [("patient", pid), ("category", "laboratory"), ("_sort", "-date"),
+                                             ("_count", "50")], base_url="http://bench/fhir", scope=UNRESTRICTED)
+        n = len(patients)
+        print(f"  {label:22} finds/req {listener.finds / n:5.2f}  documents/req {listener.docs / n:6.1f}  "
+              f"database CPU ms/req {(cpu_ms(db_pid) - db0) / n:6.2f}  wall ms/req "
+              f"{(time.perf_counter() - t0) * 1000 / n:6.1f}")
+    plan_module.window_field = windowed
+    await client.close()
+
+
+async def audit_insert(uri: str, db_pid: int) -> None:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, tz_aware=True)
+    db = client["carespace"]
+    sample = await db.AuditEvent.find_one()
+    if sample is None:
+        print("no AuditEvent in the data set: skipping the insert cost")
+        await client.close()
+        return
+    generic = [*index_models("Observation")[:2], *(IndexModel([(f"idx.{f}", 1)], name=f"idx_{f}")
+                                                    for f in INDEX_FIELDS), *index_models("AuditEvent")[-2:]]
+    print("AuditEvent insert, 2,000 documents in journaled batches of 50")
+    own = index_models("AuditEvent")
+    for label, models in (("generic indexes (before)", generic), ("its own indexes (after)", own)):
+        coll = db.get_collection(f"bench_audit_{uuid.uuid4().hex[:6]}", write_concern=JOURNALED)
+        await coll.create_indexes(models)
+        db0, t0 = cpu_ms(db_pid), time.perf_counter()
+        for batch in range(40):
+            await coll.insert_many([{**sample, "_id": f"{batch}-{i}"} for i in range(50)])
+        wall = time.perf_counter() - t0
+        print(f"  {label:26} {len(models) + 1:2d} indexes  database CPU ms/event {(cpu_ms(db_pid) - db0) / 2000:5.2f}"
+              f"  events/s {2000 / wall:7.0f}")
+        await coll.drop()
+    await client.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.db_work", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", type=Path, required=True, help="a bench.speed data set (it is copied)")
+    parser.add_argument("--copy-to", type=Path, help="where the copy goes (default: a temporary folder)")
+    args = parser.parse_args(argv)
+    work = args.copy_to or Path(tempfile.mkdtemp(prefix="carespace-dbwork-"))
+    target = work / "data"
+    try:
+        shutil.copytree(args.data_dir, target, ignore=shutil.ignore_patterns("embedded-db.json", "*.log"))
+        server = embedded_db.start(target, record=False)
+        try:
+            asyncio.run(lab_list(server.uri, server.process.pid))
+            asyncio.run(audit_insert(server.uri, server.process.pid))
+        finally:
+            server.stop()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""The audit trail is indexed for the queries it has, and only for those.
+
+One AuditEvent per access, kept for years: each generic multikey index would cost every
+request an index write. A patient's trail, an agent's, by id and by _lastUpdated stay
+indexed searches; a search with nothing indexed to drive it is refused, not run as a scan.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime, timedelta
+
+import httpx
+from pymongo import MongoClient
+
+from fhir_server.resources.search import index_models
+from tests.conftest import RunningServer
+
+AUDIT_INDEXES = {"_id_", "comp_id", "lu_id", "comp_srt_date_id", "ref_srt_date_id"}
+
+
+def _ids(bundle: dict) -> list[str]:
+    return [e["resource"]["id"] for e in bundle.get("entry", []) if e["search"]["mode"] == "match"]
+
+
+def test_the_audit_trail_has_only_its_indexes(admin: httpx.Client, db) -> None:  # type: ignore[no-untyped-def]
+    admin.get("/Patient/jane-doe").raise_for_status()
+    assert set(db.AuditEvent.index_information()) == AUDIT_INDEXES
+    assert {"idx_tok", "idx_ref"} <= set(db.Observation.index_information()), "other types keep theirs"
+
+
+def test_audit_searches_by_patient_agent_id_and_time(admin: httpx.Client, server: RunningServer) -> None:
+    since = (datetime.now(UTC) - timedelta(seconds=1)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    admin.get("/Patient/jane-doe").raise_for_status()
+    newest = admin.get("/AuditEvent", params={"patient": "jane-doe", "_sort": "-date", "_count": "1"}).json()
+    event = newest["entry"][0]["resource"]
+    assert event["entity"][0]["what"]["reference"] == "Patient/jane-doe"
+    agent = event["agent"][0]["who"]["reference"]
+    by_agent = admin.get("/AuditEvent", params={"agent": agent, "_sort": "-date", "_count": "5"}).json()
+    # (the searches are audited too: newer events of the same agent come first)
+    assert event["id"] in _ids(by_agent)
+    recorded = [e["resource"]["recorded"] for e in by_agent["entry"]]
+    assert recorded == sorted(recorded, reverse=True)
+    assert all(e["resource"]["agent"][0]["who"]["reference"] == agent for e in by_agent["entry"])
+    by_entity = admin.get("/AuditEvent", params={"entity": "Patient/jane-doe", "_count": "1000"}).json()
+    assert event["id"] in _ids(by_entity)
+    assert _ids(admin.get("/AuditEvent", params={"_id": event["id"]}).json()) == [event["id"]]
+    recent = admin.get("/AuditEvent", params={"_lastUpdated": f"ge{since}", "_count": "1000"}).json()
+    assert event["id"] in _ids(recent)
+    # A clause with no index of its own is checked on what the indexed one finds.
+    reads = admin.get("/AuditEvent", params={"patient": "jane-doe", "action": "R", "_count": "1000"}).json()
+    creates = admin.get("/AuditEvent", params={"patient": "jane-doe", "action": "C", "_count": "1000"}).json()
+    assert event["id"] in _ids(reads) and event["id"] not in _ids(creates)
+
+
+def test_an_audit_search_nothing_indexed_drives_is_refused(admin: httpx.Client, db) -> None:  # type: ignore[no-untyped-def]
+    before = db.AuditEvent.count_documents({})
+    response = admin.get("/AuditEvent", params={"action": "R"})
+    assert response.status_code == 400
+    outcome = response.json()
+    assert outcome["resourceType"] == "OperationOutcome" and outcome["issue"][0]["code"] == "too-costly"
+    assert "patient" in outcome["issue"][0]["diagnostics"]
+    assert db.AuditEvent.count_documents({}) >= before
+
+
+def test_an_earlier_versions_audit_indexes_are_dropped(
+        start_server: Callable[..., AbstractContextManager[RunningServer]], mongo: MongoClient) -> None:
+    name = f"carespace_{uuid.uuid4().hex[:8]}"
+    old = mongo[name].AuditEvent
+    old.create_indexes(index_models("Observation")[:2])  # what every type had: comp_id, lu_id…
+    old.create_index("idx.tok", name="idx_tok")  # …and the generic multikey ones
+    old.create_index("idx.str", name="idx_str")
+    try:
+        with start_server(database_name=name) as other, other.client() as client:
+            client.get("/Patient/jane-doe").raise_for_status()
+        assert set(old.index_information()) == AUDIT_INDEXES
+    finally:
+        mongo.drop_database(name)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.background import BackgroundTask
 
+from fhir_server import timefmt
 from fhir_server.ops.metrics import LOCKOUTS, SIGN_IN_FAILURES
 from fhir_server.portal import accounts, csrf, invites, links, lockout, passwords, sessions
 from fhir_server.portal.accounts import EmailInUse
@@ -81,7 +82,7 @@ async def login(request: Request, email: Annotated[str, Form()] = "", password: 
         LOCKOUTS.inc()
         if account:
             await mailer(services).send(account.email, "lockout", name=account.first_name,
-                                        until=f"{until:%H:%M} UTC")
+                                        until=timefmt.moment(until, services.settings.zone))
         return again(LOCKED, 429)
     await lockout.clear(db, key)
     response = redirect(safe_next(next))

@@ -13,7 +13,7 @@ from datetime import date
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from fhir_server import audit
+from fhir_server import audit, timefmt
 from fhir_server.access import Caller, check_resource, check_write, search_scope
 from fhir_server.db import ACCOUNTS
 from fhir_server.portal import accounts, links
@@ -198,8 +198,9 @@ async def send_invite(services: Services, patient_name: str, grant: Grant) -> No
                                     patient_id=patient_id, related_person=grant.person_id,
                                     consent=grant.consent_id)
     url = f"{services.settings.base_url.rstrip('/')}/register?token={token}"
+    expires = timefmt.moment(link.expires, services.settings.zone)
     await mailer(services).send(grant.email, "delegate_invite", name=grant.name or "there",
-                                patient_name=patient_name, link=url, expires=f"{link.expires:%d %B %Y at %H:%M} UTC")
+                                patient_name=patient_name, link=url, expires=expires)
     log.info("delegate invite for Consent/%s stored and handed to the mailer", grant.consent_id)
 
 

@@ -4,7 +4,7 @@ optional ``from``/``to`` period of lists and downloads."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 # Where each resource keeps the date it happened (first present wins).
@@ -111,6 +111,3 @@ def period_from(raw_from: str | None, raw_to: str | None) -> Period:
         return Period(None, None, error, raw_from, raw_to)
     return Period(start, end, None, raw_from, raw_to)
 
-
-def now_stamp() -> str:
-    return datetime.now().astimezone().strftime("%b %-d, %Y at %H:%M")

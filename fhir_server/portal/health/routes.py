@@ -12,7 +12,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from fhir_server import audit
 from fhir_server.portal.health import attachment, documents, download, labs, records, summary
-from fhir_server.portal.health.dates import now_stamp, period_from
+from fhir_server.portal.health.dates import period_from
 from fhir_server.portal.health.trend import trend
 from fhir_server.portal.pages import render, render_error_page
 from fhir_server.portal.sessions import services_of
@@ -90,4 +90,4 @@ async def readable_summary(request: Request, view: ViewingDep) -> Response:
     await audit.record(services.store, view.caller, "portal", patients=[view.patient_id],
                        entities=context.pop("entities"), description=f"Readable summary, {period.describe()}")
     return render(request, "health/summary.html", active="health", title="Health record summary", view=view,
-                  period=period, prepared=now_stamp(), charts={}, **context)
+                  period=period, prepared=services.store.clock(), charts={}, **context)

@@ -3,7 +3,6 @@ practice message, and a new message to the care team. Every page is audited once
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -24,22 +23,11 @@ NOTICES = {"sent": "Your message was sent to your care team.", "replied": "Your 
 NOT_FOUND = "We could not find that message in this record. It may have been removed."
 
 
-def short_date(moment: datetime | None) -> str:
-    return f"{moment:%b} {moment.day}, {moment.year}" if moment else ""
-
-
-def long_date(moment: datetime | None) -> str:
-    if moment is None:
-        return ""
-    hour = moment.hour % 12 or 12
-    return f"{short_date(moment)} at {hour}:{moment:%M} {'AM' if moment.hour < 12 else 'PM'} UTC"
-
-
 def _page(request: Request, view: Viewing, template: str, messages: list[Message], *, status: int = 200,
           **context: Any) -> Response:
     unread = threads.unread_count(messages)
     return render(request, f"messages/{template}", status=status, active="messages", unread_count=unread,
-                  short_date=short_date, long_date=long_date, view=view, **context)
+                  view=view, **context)
 
 
 async def _audit(request: Request, view: Viewing, interaction: str, shown: list[Message]) -> None:

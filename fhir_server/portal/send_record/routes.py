@@ -4,13 +4,13 @@ and is audited as themselves) and the list of sent records with their Revoke but
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from fhir_server import mail
+from fhir_server import mail, timefmt
 from fhir_server.portal import csrf
 from fhir_server.portal.pages import render
 from fhir_server.portal.passwords import RULES
@@ -31,8 +31,8 @@ NOTICES = {
 }
 
 
-def _when(moment: object) -> str:
-    return f"{moment:%d %B %Y at %H:%M} UTC"
+def _when(request: Request, moment: datetime) -> str:
+    return timefmt.moment(moment, services_of(request).settings.zone)
 
 
 def _page(request: Request, view: Viewing, sent: list[links.SentRecord], form: SendForm, *,
@@ -40,7 +40,7 @@ def _page(request: Request, view: Viewing, sent: list[links.SentRecord], form: S
     now = services_of(request).store.clock()
     return render(request, "send_record/page.html", status=status, active="health", title="Send your record",
                   view=view, form=form, sent=sent, rules=RULES, expiry_days=EXPIRY_DAYS, max_notes=MAX_NOTES,
-                  notice=notice, just_sent=just_sent, now=now, when=_when)
+                  notice=notice, just_sent=just_sent, now=now)
 
 
 @router.get("/send-record")
@@ -92,7 +92,7 @@ async def send_record(request: Request, view: ViewingDep, recipient: Annotated[s
     await mail.Mailer(services.settings, services.db).send(
         form.recipient, "record_sent", sender=sender, patient_name=view.patient_name, on_behalf=view.is_delegate,
         notes=form.notes, start=f"{form.start_date:%d %B %Y}", end=f"{form.end_date:%d %B %Y}",
-        expires=_when(record.expires), link=created.viewer_url, counts=created.contents.counts)
+        expires=_when(request, record.expires), link=created.viewer_url, counts=created.contents.counts)
     return RedirectResponse(f"/send-record?sent={record.id}", status_code=303, headers={"Cache-Control": "no-store"})
 
 

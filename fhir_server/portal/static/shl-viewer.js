@@ -60,11 +60,8 @@
     var c = (concept.coding || [])[0] || {};
     return c.display || c.code || "";
   }
-  function day(value) {
-    if (!value) { return ""; }
-    var d = new Date(value);
-    return isNaN(d) ? value : d.toLocaleDateString(undefined, { year: "numeric", month: "short", day: "numeric", timeZone: "UTC" });
-  }
+  // The portal's one date style, in the reader's zone (static/local-time.js).
+  function day(value) { return window.CareSpaceTime.day(value); }
   function quantity(q) { return q ? [q.comparator || "", q.value, q.unit || q.code || ""].join(" ").trim() : ""; }
   function result(o) {
     if (o.valueQuantity) { return quantity(o.valueQuantity); }

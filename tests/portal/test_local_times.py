@@ -57,9 +57,9 @@ def test_without_script_the_practice_zone_is_shown(start_server: Callable[..., A
     message = practice_message(admin, kenji.person.patient_id, subject="Night call", text="Call us back.",
                                sent=LATE_EVENING_UTC)
     # A second server on the same data, in New York: what a page without JavaScript reads.
-    with start_server(timezone="America/New_York", database_name=server.settings.database_name,
-                      data_dir=server.settings.data_dir) as new_york:
-        with http_sign_in(new_york, *kenji.person.credentials) as client:
-            html = client.get(f"/messages/{message['id']}").text
+    new_york = start_server(timezone="America/New_York", database_name=server.settings.database_name,
+                            data_dir=server.settings.data_dir)
+    with new_york as other, http_sign_in(other, *kenji.person.credentials) as client:
+        html = client.get(f"/messages/{message['id']}").text
     assert re.search(r'<time datetime="2026-03-10T23:30:00Z" data-local="moment">Mar 10, 2026, 7:30 PM</time>', html)
     assert "UTC" not in re.sub(r"<[^>]+>", " ", html)

@@ -88,6 +88,10 @@ def test_patient_pages(page: Page, smtp: Any) -> None:
                  "/send-record", "/apps", "/resources", "/no-such-page", "/users/not-a-consent/revoke"):
         page.goto(path)
         check(page, path, problems)
+    page.goto("/health")
+    page.locator("a.doc-title").first.click()
+    expect(page.locator(".doc-view")).to_be_visible()
+    check(page, "/health/documents/{id}", problems)
     page.goto("/messages")
     page.locator("a.msg-row").first.click()
     page.wait_for_load_state()

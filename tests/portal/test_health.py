@@ -90,7 +90,7 @@ def test_a_pdf_opens_and_another_patients_document_is_not_found(page: Page, admi
     signed_in(page, JANE)
     docs = all_pages(admin, "/DocumentReference", {"patient": "jane-doe", "_count": "100"})
     pdf = next(d for d in docs if d["content"][0]["attachment"]["contentType"] == "application/pdf")
-    response = page.request.get(f"/health/documents/{pdf['id']}")
+    response = page.request.get(f"/health/documents/{pdf['id']}/file")
     assert response.status == 200
     assert response.headers["content-type"] == "application/pdf"
     assert response.headers["content-disposition"].startswith("inline; filename=")
@@ -100,7 +100,7 @@ def test_a_pdf_opens_and_another_patients_document_is_not_found(page: Page, admi
     for doc_id in (robert["id"], "no-such-document"):
         page.goto(f"/health/documents/{doc_id}")
         expect(page.get_by_role("heading", name="Page not found")).to_be_visible()
-        other = page.request.get(f"/health/documents/{doc_id}")
+        other = page.request.get(f"/health/documents/{doc_id}/file")
         assert other.status == 404 and not other.body().startswith(b"%PDF")
 
 
@@ -151,11 +151,11 @@ def test_a_document_kept_in_a_binary_opens_only_for_its_patient(server: Any, adm
         client.post("/login", data={"email": "jane.doe@example.org", "password": "Jane-Demo-2026!",
                                     "birth_date": "1968-04-12", "csrf_token": token.group(1)})
         for doc_id in (own, by_doc):
-            opened = client.get(f"/health/documents/{doc_id}")
+            opened = client.get(f"/health/documents/{doc_id}/file")
             assert opened.status_code == 200, opened.text
             assert opened.headers["content-type"].startswith("text/plain")
             assert opened.content == b"Port placement went well."
         for doc_id in (plain, foreign, borrowed):
-            refused = client.get(f"/health/documents/{doc_id}")
+            refused = client.get(f"/health/documents/{doc_id}/file")
             assert refused.status_code == 404, doc_id
             assert "no longer available" in refused.text and "Port placement went well." not in refused.text

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
 from fhir_server import audit
-from fhir_server.portal.health import attachment, documents, download, labs, records, summary
+from fhir_server.portal.health import attachment, document_view, documents, download, labs, records, summary
 from fhir_server.portal.health.dates import period_from
 from fhir_server.portal.health.trend import trend
 from fhir_server.portal.pages import render, render_error_page
@@ -53,6 +53,7 @@ async def all_documents(request: Request, view: ViewingDep) -> Response:
 
 @router.get("/health/documents/{doc_id}")
 async def open_document(request: Request, doc_id: str, view: ViewingDep) -> Response:
+    """The document inside the portal page: its title, details, content and a download button."""
     services = services_of(request)
     resource = await attachment.read_document(services, view, doc_id)
     try:
@@ -61,7 +62,23 @@ async def open_document(request: Request, doc_id: str, view: ViewingDep) -> Resp
         return render_error_page(request, 404, str(missing))
     await audit.record(services.store, view.caller, "read", patients=[view.patient_id],
                        entities=[f"DocumentReference/{doc_id}"])
-    return Response(content.body, headers=content.headers())
+    doc = documents.to_doc(resource)
+    return render(request, "health/document.html", active="health", title=doc.title, view=view, doc=doc,
+                  body=document_view.body_of(content), file=content)
+
+
+@router.get("/health/documents/{doc_id}/file")
+async def document_file(request: Request, doc_id: str, view: ViewingDep, download: bool = False) -> Response:
+    """The document's own file: embedded by its page (PDF, image), or downloaded by its button."""
+    services = services_of(request)
+    resource = await attachment.read_document(services, view, doc_id)
+    try:
+        content = await attachment.content_of(services, view, resource)
+    except attachment.NoContent as missing:
+        return render_error_page(request, 404, str(missing))
+    await audit.record(services.store, view.caller, "read", patients=[view.patient_id],
+                       entities=[f"DocumentReference/{doc_id}"])
+    return Response(content.body, headers=content.headers(download=download))
 
 
 @router.get("/health/download/record.json")

@@ -18,7 +18,7 @@ from jinja2.runtime import Context
 from markupsafe import Markup
 
 from fhir_server import timefmt
-from fhir_server.portal import csrf
+from fhir_server.portal import csrf, forms
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STATIC = Path(__file__).resolve().parent / "static"
@@ -50,6 +50,8 @@ def _time_tag(ctx: Context, value: timefmt.Moment, with_time: bool = False) -> M
 
 
 env.filters.update(day=_day, moment=_moment, time_tag=_time_tag)
+# Form errors, the same on every form: {{ error_summary(problems) }} and <input{{ invalid(problems, "id") }}>.
+env.globals.update(error_summary=forms.error_summary, invalid=forms.invalid)
 
 SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",

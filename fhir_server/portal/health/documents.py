@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from fhir_server.portal.forms import Problem
 from fhir_server.portal.health.dates import Period, short_date
 from fhir_server.portal.health.labs import concept_text
 from fhir_server.portal.health.records import cursor_of, matches, search_all, search_page
@@ -86,7 +87,7 @@ async def page(services: Services, view: Viewing, *, doc_type: str, period: Peri
     if period.error:
         return DocPage([], error=period.error, type_options=options)
     if doc_type and doc_type not in dict(options):
-        return DocPage([], error="There are no documents of that type. Choose a type from the list.",
+        return DocPage([], error=Problem("There are no documents of that type. Choose a type from the list.", "type"),
                        type_options=options)
     params: list[tuple[str, str]] = [("status", "current"), ("_sort", "-date"), ("_count", str(PER_PAGE)),
                                      ("_total", "none"), *period.search_params("date")]

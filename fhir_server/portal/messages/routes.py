@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from fhir_server import audit
 from fhir_server.portal import csrf
+from fhir_server.portal.forms import Problem
 from fhir_server.portal.messages import records, threads
 from fhir_server.portal.messages.threads import Message
 from fhir_server.portal.pages import render
@@ -82,8 +83,11 @@ async def compose(request: Request, view: ViewingDep, category: Annotated[str, F
                                entities=[f"Communication/{new_id}"])
             return RedirectResponse(f"/messages/{new_id}?notice=sent", status_code=303)
     messages = await records.load(services, view)
+    problems = [Problem(errors[key], key) for key in ("category", "subject", "body") if errors.get(key)]
+    if errors.get("form"):
+        problems.append(Problem(errors["form"]))
     return _page(request, view, "compose.html", messages, status=400, title="New message",
-                 categories=_categories(request), form=form, errors=errors)
+                 categories=_categories(request), form=form, errors=errors, problems=problems)
 
 
 async def _thread_page(request: Request, view: ViewingDep, message_id: str, *, status: int = 200,
@@ -101,6 +105,7 @@ async def _thread_page(request: Request, view: ViewingDep, message_id: str, *, s
     target = next((m for m in conversation if threads.can_reply(m, messages)), None)
     return _page(request, view, "thread.html", messages, status=status, title=conversation[0].subject,
                  conversation=conversation, opened=message_id, reply_to=target, reply_error=reply_error,
+                 reply_problems=[Problem(reply_error, "reply-body")] if reply_error else [],
                  reply_text=reply_text, notice=notice, body_max=threads.BODY_MAX)
 
 

@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from fhir_server import mail, timefmt
 from fhir_server.portal import csrf
+from fhir_server.portal.forms import Problem
 from fhir_server.portal.pages import render
 from fhir_server.portal.passwords import RULES
 from fhir_server.portal.send_record.form import MAX_NOTES, SendForm, check
@@ -46,7 +47,8 @@ def _page(request: Request, view: Viewing, sent: list[links.SentRecord], form: S
 @router.get("/send-record")
 async def send_record_page(request: Request, view: ViewingDep, sent: str | None = None,
                            notice: str | None = None) -> Response:
-    today = services_of(request).store.clock().date()
+    services = services_of(request)
+    today = services.store.clock().astimezone(services.settings.zone).date()  # the patient's today, not UTC's
     form = SendForm(start=(today - timedelta(days=365)).isoformat(), end=today.isoformat())
     records = await links.list_sent(services_of(request).db, view.patient_id)
     just_sent = next((r for r in records if r.id == sent), None)
@@ -61,7 +63,7 @@ async def send_record(request: Request, view: ViewingDep, recipient: Annotated[s
     services = services_of(request)
     now = services.store.clock()
     form = check(SendForm(recipient=recipient, start=start, end=end, notes=notes.strip(), days=days),
-                 password, password_confirm, now.date())
+                 password, password_confirm, now.astimezone(services.settings.zone).date())
 
     async def again() -> Response:
         records = await links.list_sent(services.db, view.patient_id)
@@ -76,12 +78,15 @@ async def send_record(request: Request, view: ViewingDep, recipient: Annotated[s
             services, view.caller, patient_id=view.patient_id, sent_by_name=sender, recipient=form.recipient,
             start=form.start_date, end=form.end_date, notes=form.notes, passcode=password, days=form.expiry_days)
     except EmptyPeriod:
-        form.problems.append(f"There is nothing in {'the' if view.is_delegate else 'your'} record between "
-                             f"{form.start_date:%d %B %Y} and {form.end_date:%d %B %Y}: no lab results, documents "
-                             "or messages. Choose a longer or another period.")
+        zone = services.settings.zone
+        form.problems.append(Problem(f"There is nothing in {'the' if view.is_delegate else 'your'} record between "
+                                     f"{timefmt.day(form.start_date, zone)} and {timefmt.day(form.end_date, zone)}: "
+                                     "no lab results, documents or messages. Choose a longer or another period.",
+                                     "start", "end"))
         return await again()
     except links.TooLarge:
-        form.problems.append("The record of this period is too large to send in one link. Choose a shorter period.")
+        form.problems.append(Problem("The record of this period is too large to send in one link. Choose a shorter "
+                                     "period.", "start", "end"))
         return await again()
     except InvalidBundle as exc:
         log.error("a sent record did not validate: %s", exc)  # locations and types, no patient data

@@ -167,6 +167,18 @@
     $("patient-name").focus();
   }
 
+  // A refused password: the message (role=alert) is tied to the field, which gets the focus
+  // back, empty, to type again.
+  function unlockError(text) {
+    var error = $("unlock-error"), field = $("passcode");
+    error.textContent = text;
+    error.hidden = false;
+    field.setAttribute("aria-invalid", "true");
+    field.setAttribute("aria-describedby", "unlock-error");
+    field.value = "";
+    field.focus();
+  }
+
   // -- the manifest --------------------------------------------------------------------------
   async function open(passcode) {
     var response = await fetch(payload.url, { method: "POST", headers: { "Content-Type": "application/json" },
@@ -175,11 +187,7 @@
     try { answer = await response.json(); } catch (e) { answer = {}; }
     if (response.status === 401) {
       if (!answer.remainingAttempts) { refuse(answer.message || "This link is locked after too many wrong passwords. Ask the patient to send the record again."); return; }
-      var error = $("unlock-error");
-      error.textContent = "That password is not right. " + answer.remainingAttempts + " attempt" + (answer.remainingAttempts === 1 ? "" : "s") + " left before the link locks.";
-      error.hidden = false;
-      $("passcode").value = "";
-      $("passcode").focus();
+      unlockError("That password is not right. " + answer.remainingAttempts + " attempt" + (answer.remainingAttempts === 1 ? "" : "s") + " left before the link locks.");
       return;
     }
     if (!response.ok) { refuse(answer.message || "This link cannot be opened. Ask the patient to send the record again."); return; }
@@ -197,13 +205,11 @@
   $("unlock-form").addEventListener("submit", function (event) {
     event.preventDefault();
     var passcode = $("passcode").value;
-    var error = $("unlock-error");
-    if (!passcode) { error.textContent = "Enter the password the patient gave you."; error.hidden = false; return; }
+    if (!passcode) { unlockError("Enter the password the patient gave you."); return; }
     var button = $("unlock-button");
     button.disabled = true; button.textContent = "Opening…";
     open(passcode).catch(function () {
-      error.textContent = "The record could not be opened. Check your connection and try again.";
-      error.hidden = false;
+      unlockError("The record could not be opened. Check your connection and try again.");
     }).finally(function () { button.disabled = false; button.textContent = "Open record"; });
   });
 

@@ -30,12 +30,12 @@ DEFAULT_RESOURCES = [
     Link(
         title="American Cancer Society",
         url="https://www.cancer.org/",
-        description="Support, programmes and answers 24 hours a day at 1-800-227-2345.",
+        description="Support, programs and answers 24 hours a day at 1-800-227-2345.",
     ),
     Link(
         title="CancerCare",
         url="https://www.cancercare.org/",
-        description="Free counselling, support groups and financial help from oncology social workers.",
+        description="Free counseling, support groups and financial help from oncology social workers.",
     ),
 ]
 

@@ -8,7 +8,8 @@ working) carrying the ids of the fields it is about; a problem about the whole f
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
+from typing import Any
 
 from markupsafe import Markup
 
@@ -28,12 +29,18 @@ def _fields(problem: str) -> tuple[str, ...]:
     return getattr(problem, "fields", ())
 
 
+def _real(problems: Iterable[Any] | None) -> list[str]:
+    """The problems that are there: templates pass ``[error]`` whether or not there is one."""
+    return [p for p in problems or [] if isinstance(p, str) and p]
+
+
 def problem_id(index: int) -> str:
     return f"problem-{index}"
 
 
-def error_summary(problems: Sequence[str] | None, intro: str = "") -> Markup:
+def error_summary(problems: Iterable[Any] | None, intro: str = "") -> Markup:
     """The summary (``role=alert``, focusable); each message links to its first field."""
+    problems = _real(problems)
     if not problems:
         return Markup("")
     items = []
@@ -46,10 +53,10 @@ def error_summary(problems: Sequence[str] | None, intro: str = "") -> Markup:
                   '{}<ul>{}</ul></div>').format(head, Markup("").join(items))
 
 
-def invalid(problems: Iterable[str] | None, field: str, hint: str = "") -> Markup:
+def invalid(problems: Iterable[Any] | None, field: str, hint: str = "") -> Markup:
     """`` aria-invalid="true" aria-describedby="…"`` for ``field`` when a problem names it
     (``hint``: the id of the field's own hint, kept in the description)."""
-    messages = [problem_id(i) for i, p in enumerate(problems or [], start=1) if field in _fields(p)]
+    messages = [problem_id(i) for i, p in enumerate(_real(problems), start=1) if field in _fields(p)]
     described = " ".join([hint, *messages]).strip()
     out = Markup(' aria-invalid="true"') if messages else Markup("")
     if described:

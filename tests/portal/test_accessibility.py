@@ -16,6 +16,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 from tests.portal.conftest import DESKTOP, PHONE, fill_password, sign_in
 from tests.portal.test_send_record import fill_form, viewer_link
 from tests.support.axe import check
+from tests.support.fhir import all_pages
 from tests.support.mail import link_in
 from tests.support.portal import JANE, SOPHIE, invite, new_patient
 
@@ -71,7 +72,7 @@ def test_signed_out_pages(page: Page, server: Any, admin: httpx.Client, smtp: An
     assert not problems, "\n".join(problems)
 
 
-def test_patient_pages(page: Page, smtp: Any) -> None:
+def test_patient_pages(page: Page, admin: httpx.Client) -> None:
     problems: list[str] = []
     sign_in(page, *JANE)
     expect(page.get_by_role("heading", name="Health", exact=True)).to_be_visible()
@@ -88,8 +89,10 @@ def test_patient_pages(page: Page, smtp: Any) -> None:
                  "/send-record", "/apps", "/resources", "/no-such-page", "/users/not-a-consent/revoke"):
         page.goto(path)
         check(page, path, problems)
-    page.goto("/health")
-    page.locator("a.doc-title").first.click()
+    text_note = next(d for d in all_pages(admin, "/DocumentReference", {"patient": "jane-doe", "_count": "100"})
+                     if d["content"][0]["attachment"].get("contentType") == "text/plain"
+                     and d["content"][0]["attachment"].get("data"))
+    page.goto(f"/health/documents/{text_note['id']}")
     expect(page.locator(".doc-view")).to_be_visible()
     check(page, "/health/documents/{id}", problems)
     page.goto("/messages")

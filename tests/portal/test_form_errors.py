@@ -32,6 +32,17 @@ def refused(page: Page, expected: dict[str, str], *, valid: tuple[str, ...] = ()
         assert page.locator(f"#{field}").get_attribute("aria-invalid") is None, field
 
 
+def test_an_absent_error_marks_nothing() -> None:
+    from jinja2 import Undefined
+
+    from fhir_server.portal.forms import Problem, error_summary, invalid
+    assert invalid([Undefined(), None], "from") == "" and error_summary([None, ""]) == ""
+    both = [Problem("Too early.", "from"), Problem("Whole form."), Problem("Both.", "from", "to")]
+    assert invalid(both, "from", "hint") == ' aria-invalid="true" aria-describedby="hint problem-1 problem-3"'
+    assert invalid(both, "to") == ' aria-invalid="true" aria-describedby="problem-3"'
+    assert '<li id="problem-2">Whole form.</li>' in error_summary(both)
+
+
 def test_sign_in_registration_and_reset_forms(page: Page, server: Any, admin: httpx.Client, smtp: Any) -> None:
     page.goto("/login")
     page.get_by_label("Email").fill("someone@example.org")

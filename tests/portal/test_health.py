@@ -47,9 +47,13 @@ def test_labs_show_the_latest_result_per_test_and_open_to_the_history(page: Page
     row = page.locator('details.lab[data-code="6875-9"]')
     row.locator("summary").click()
     expect(row.locator("table.history tbody tr")).to_have_count(len(history))
-    chart = row.get_by_role("img")
+    chart = row.get_by_role("group", name=re.compile("^Trend of"))
     expect(chart).to_be_visible()
-    assert "Trend of" in (chart.get_attribute("aria-label") or "")
+    # Each point takes the focus and then shows its value; the axis names the unit.
+    point = chart.get_by_role("img").last
+    point.focus()
+    expect(point.locator(".trend-tip")).to_be_visible()
+    expect(chart.locator(".trend-unit")).to_have_text("U/mL")
     dates = [t.get_attribute("datetime") or "" for t in row.locator("table.history tbody time").all()]
     assert dates == sorted(dates, reverse=True)
     row.scroll_into_view_if_needed()

@@ -11,7 +11,17 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
 from fhir_server import audit
-from fhir_server.portal.health import attachment, document_view, documents, download, labs, records, summary
+from fhir_server.portal.health import (
+    attachment,
+    document_view,
+    documents,
+    download,
+    labs,
+    overview,
+    records,
+    seen,
+    summary,
+)
 from fhir_server.portal.health.dates import period_from
 from fhir_server.portal.health.trend import trend
 from fhir_server.portal.pages import render, render_error_page
@@ -31,8 +41,12 @@ async def health(request: Request, view: ViewingDep) -> Response:
     await audit.record(services.store, view.caller, "portal", patients=[view.patient_id],
                        entities=[f"Observation/{t.latest.id}" for t in tests] + [f"DocumentReference/{d.id}"
                                                                                  for d in recent])
+    now = services.store.clock()
+    looked = await seen.last_looked(services.db, view.account.id, view.patient_id)
+    labs_overview = overview.build(tests, observations, now=now, last_looked=looked)
+    await seen.looked_now(services.db, view.account.id, view.patient_id, now)
     return render(request, "health/index.html", active="health", title="Health", view=view,
-                  panels=labs.by_panel(tests), charts={t.key: trend(t) for t in tests}, documents=recent,
+                  overview=labs_overview, charts={t.key: trend(t) for t in tests}, documents=recent,
                   result_count=len(observations))
 
 

@@ -62,7 +62,16 @@
   }
   // The portal's one date style, in the reader's zone (static/local-time.js).
   function day(value) { return window.CareSpaceTime.day(value); }
-  function quantity(q) { return q ? [q.comparator || "", q.value, q.unit || q.code || ""].join(" ").trim() : ""; }
+  // UCUM units as lab reports print them (the portal's portal/health/units.py, in short).
+  var SUPER = { "0": "⁰", "1": "¹", "2": "²", "3": "³", "4": "⁴", "5": "⁵", "6": "⁶", "7": "⁷", "8": "⁸", "9": "⁹", "-": "⁻" };
+  function unit(u) {
+    if (!u || u === "1" || u === "{count}") { return ""; }
+    return u.replace(/(^|[^\w.])10[*^Ee](-?\d+)/g, function (_, before, p) {
+      return before + "×10" + p.split("").map(function (c) { return SUPER[c]; }).join("");
+    }).replace(/(^|[^A-Za-z])u(?=(g|L|l|mol|IU|\[IU\]|kat|m|eq)\b|mol|IU|\[IU\])/g, "$1µ")
+      .replace(/\[([^\]]+)\]/g, "$1").replace(/\{([^}]*)\}/g, function (_, a) { return a.replace(/_/g, " "); });
+  }
+  function quantity(q) { return q ? [q.comparator || "", q.value, unit(q.unit || q.code || "")].join(" ").trim() : ""; }
   function result(o) {
     if (o.valueQuantity) { return quantity(o.valueQuantity); }
     if (o.valueString) { return o.valueString; }

@@ -142,6 +142,9 @@ def test_send_record_viewer(page: Page, browser: Browser, smtp: Any) -> None:
     page.get_by_role("button", name="Send Record").click()
     expect(page.locator("main [role=status]")).to_contain_text(f"Sent to {recipient}")
     check(page, "/send-record sent", problems)
+    page.locator(".sent-item", has_text=recipient).get_by_role("link", name=re.compile("^Revoke")).click()
+    expect(page.get_by_role("button", name="Revoke the link")).to_be_visible()
+    check(page, "/send-record/{id}/revoke", problems)
     link = viewer_link(smtp.wait_for(recipient, "health record"))
     viewer_ctx: BrowserContext = browser.new_context(viewport=DESKTOP)
     try:
@@ -156,6 +159,10 @@ def test_send_record_viewer(page: Page, browser: Browser, smtp: Any) -> None:
         viewer.get_by_label("Password").fill("Blue-Heron-2019")
         viewer.get_by_role("button", name=re.compile("Open", re.I)).click()
         expect(viewer.locator("#unlock")).to_be_hidden()
+        # A panel's values are in its components: the blood pressure row is not blank.
+        pressure = viewer.locator("#labs tbody tr", has_text="Blood pressure").first
+        expect(pressure).to_contain_text("Systolic")
+        expect(viewer.locator("#labs tbody")).not_to_contain_text("10^3")
         check(viewer, "viewer record", problems)
         viewer.goto(link.split("#")[0])
         check(viewer, "viewer without a link", problems)

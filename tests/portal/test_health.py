@@ -65,6 +65,8 @@ def test_six_recent_documents_then_all_with_filters(page: Page, admin: httpx.Cli
     current = all_pages(admin, "/DocumentReference", {"patient": "jane-doe", "status": "current", "_count": "100"})
     recent = page.locator("section.documents li.doc")
     expect(recent).to_have_count(6)
+    # Every note is a US Core "Clinical Note": saying so on each row says nothing.
+    expect(page.locator("section.documents")).not_to_contain_text("Clinical Note")
     # Newest first. Several documents share a date, so compare dates, not one arbitrary id.
     by_id = {d["id"]: d["date"] for d in current}
     shown = [(recent.nth(i).locator("a").get_attribute("href") or "").rsplit("/", 1)[-1] for i in range(6)]

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 from playwright.sync_api import Page, expect
 
+from fhir_server.portal.health.labs import range_text
 from fhir_server.portal.health.units import display_unit
 from tests.portal.conftest import PHONE, shot, sign_in
 from tests.support.axe import check
@@ -42,6 +43,8 @@ def test_units_read_like_a_lab_report() -> None:
     assert display_unit("umol/L") == "µmol/L" and display_unit("mm[Hg]") == "mmHg"
     assert display_unit("m[IU]/mL") == "mIU/mL" and display_unit("{cells}/uL") == "cells/µL"
     assert display_unit("U/L") == "U/L" and display_unit("{count}") == "" and display_unit("g/dL") == "g/dL"
+    # A lab's own range text is printed the same way.
+    assert range_text({"referenceRange": [{"text": "1.8-7.7 10^3/uL"}]}) == "1.8-7.7 ×10³/µL"
 
 
 def test_the_overview_puts_what_matters_first(page: Page, server: Any, admin: httpx.Client, smtp: Any) -> None:

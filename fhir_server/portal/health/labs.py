@@ -151,7 +151,7 @@ def range_text(element: dict[str, Any]) -> str:
         return ""
     first = ranges[0]
     if first.get("text"):
-        return str(first["text"])
+        return display_unit(str(first["text"]))  # the lab's own text: "1.8-7.7 10^3/uL" reads "×10³/µL" too
     low, high = first.get("low"), first.get("high")
     if low and high:
         unit = display_unit(high.get("unit") or high.get("code") or "")

@@ -7,7 +7,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
 from fhir_server import mail, timefmt
@@ -96,9 +96,23 @@ async def send_record(request: Request, view: ViewingDep, recipient: Annotated[s
     record = created.record
     await mail.Mailer(services.settings, services.db).send(
         form.recipient, "record_sent", sender=sender, patient_name=view.patient_name, on_behalf=view.is_delegate,
-        notes=form.notes, start=f"{form.start_date:%d %B %Y}", end=f"{form.end_date:%d %B %Y}",
+        notes=form.notes, start=timefmt.day(form.start_date, services.settings.zone),
+        end=timefmt.day(form.end_date, services.settings.zone),
         expires=_when(request, record.expires), link=created.viewer_url, counts=created.contents.counts)
     return RedirectResponse(f"/send-record?sent={record.id}", status_code=303, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/send-record/{record_id}/revoke")
+async def confirm_revoke(request: Request, record_id: str, view: ViewingDep) -> Response:
+    """Revoking cannot be undone: the list's Revoke asks first, on this page."""
+    services = services_of(request)
+    record = next((r for r in await links.list_sent(services.db, view.patient_id) if r.id == record_id), None)
+    if record is None:
+        raise HTTPException(404, "We could not find that sent record. It may have been removed.")
+    if record.status(services.store.clock()) != "active":
+        return RedirectResponse("/send-record?notice=gone", status_code=303, headers={"Cache-Control": "no-store"})
+    return render(request, "send_record/revoke.html", active="health", title="Revoke the link?", view=view,
+                  record=record)
 
 
 @router.post("/send-record/{record_id}/revoke", dependencies=[Csrf])

@@ -77,12 +77,15 @@
     if (o.valueString) { return o.valueString; }
     if (o.valueCodeableConcept) { return text(o.valueCodeableConcept); }
     if (o.valueBoolean !== undefined) { return o.valueBoolean ? "Yes" : "No"; }
-    return o.dataAbsentReason ? text(o.dataAbsentReason) : "";
+    if (o.dataAbsentReason) { return text(o.dataAbsentReason); }
+    // A panel such as blood pressure has its values in components ("Systolic 118 mmHg · Diastolic 76 mmHg").
+    return (o.component || []).map(function (c) { return (text(c.code) + " " + result(c)).trim(); })
+      .filter(Boolean).join(" · ");
   }
   function range(o) {
     var r = (o.referenceRange || [])[0];
     if (!r) { return ""; }
-    return r.text || [quantity(r.low), quantity(r.high)].filter(Boolean).join(" – ");
+    return r.text ? unit(r.text) : [quantity(r.low), quantity(r.high)].filter(Boolean).join(" – ");
   }
   function flag(o) {
     var code = (((o.interpretation || [])[0] || {}).coding || [{}])[0].code;

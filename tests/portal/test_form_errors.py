@@ -116,3 +116,17 @@ def test_the_forms_of_a_signed_in_patient(page: Page, server: Any, admin: httpx.
     refused(page, {"from": "The start date is after the end date.", "to": "The start date is after the end date."})
     page.goto("/health/download/summary?from=2024-02-31")
     refused(page, {"from": "The start date is not a date."}, valid=("to",))
+
+
+def test_a_password_can_be_shown_and_hidden_again(page: Page) -> None:
+    page.goto("/login")
+    password = page.get_by_label("Password", exact=True)
+    password.fill("Secret-Words-42")
+    toggle = page.get_by_role("button", name="Show password")
+    expect(toggle).to_have_attribute("aria-pressed", "false")
+    toggle.click()
+    expect(password).to_have_attribute("type", "text")
+    expect(toggle).to_have_attribute("aria-pressed", "true")
+    toggle.click()
+    expect(password).to_have_attribute("type", "password")
+    expect(toggle).to_have_attribute("aria-pressed", "false")

@@ -84,6 +84,11 @@ def test_patient_pages(page: Page, admin: httpx.Client) -> None:
     _open_menu(page)
     check(page, "/health account menu open", problems)
     _close_menu(page)
+    # An error page keeps the signed-in navigation (a 404 runs no route that loads the session).
+    page.goto("/no-such-page")
+    expect(page.get_by_role("heading", name="Page not found")).to_be_visible()
+    expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+    expect(page.locator(".user-menu > summary")).to_have_accessible_name("Account menu for Jane Doe")
     for path in ("/health/documents", "/health/documents?from=2020-13-45", "/health/download/summary",
                  "/health/download/summary?from=bad", "/messages", "/messages/sent", "/messages/new", "/users",
                  "/send-record", "/apps", "/resources", "/no-such-page", "/users/not-a-consent/revoke"):

@@ -19,6 +19,7 @@ from markupsafe import Markup
 
 from fhir_server import timefmt
 from fhir_server.portal import csrf, forms
+from fhir_server.portal.units import display_unit
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STATIC = Path(__file__).resolve().parent / "static"
@@ -33,7 +34,8 @@ def zone_of(request: Request | None) -> tzinfo:
     return services.settings.zone if services else timefmt.zone_named(timefmt.server_zone_name())
 
 
-# The shared formatters every template uses (the practice console's too): one date style.
+# The shared formatters every template uses (the practice console's too): one date style, and
+# UCUM units as lab reports print them ({{ "10*3/uL" | unit }} -> ×10³/µL).
 @pass_context
 def _day(ctx: Context, value: timefmt.Moment) -> str:
     return timefmt.day(value, zone_of(ctx.get("request")))
@@ -49,7 +51,7 @@ def _time_tag(ctx: Context, value: timefmt.Moment, with_time: bool = False) -> M
     return timefmt.time_tag(value, zone_of(ctx.get("request")), with_time=with_time)
 
 
-env.filters.update(day=_day, moment=_moment, time_tag=_time_tag)
+env.filters.update(day=_day, moment=_moment, time_tag=_time_tag, unit=display_unit)
 # Form errors, the same on every form: {{ error_summary(problems) }} and <input{{ invalid(problems, "id") }}>.
 env.globals.update(error_summary=forms.error_summary, invalid=forms.invalid)
 

@@ -12,7 +12,7 @@ import httpx
 from playwright.sync_api import Page, expect
 
 from fhir_server.portal.health.labs import range_text
-from fhir_server.portal.health.units import display_unit
+from fhir_server.portal.units import display_unit
 from tests.portal.conftest import PHONE, shot, sign_in
 from tests.support.axe import check
 from tests.support.portal import FHIR_JSON, Person, registered_patient

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fhir_server.portal.health.dates import clinical_date, short_date
-from fhir_server.portal.health.units import display_unit
+from fhir_server.portal.units import display_unit
 
 LOINC = "http://loinc.org"
 

@@ -62,7 +62,7 @@
   }
   // The portal's one date style, in the reader's zone (static/local-time.js).
   function day(value) { return window.CareSpaceTime.day(value); }
-  // UCUM units as lab reports print them (the portal's portal/health/units.py, in short).
+  // UCUM units as lab reports print them (the portal's portal/units.py, in short).
   var SUPER = { "0": "⁰", "1": "¹", "2": "²", "3": "³", "4": "⁴", "5": "⁵", "6": "⁶", "7": "⁷", "8": "⁸", "9": "⁹", "-": "⁻" };
   function unit(u) {
     if (!u || u === "1" || u === "{count}") { return ""; }

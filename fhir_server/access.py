@@ -167,3 +167,58 @@ def check_write(caller: Caller, resource_type: str, compartments: list[str], int
         raise Refused(forbidden("The resource refers to patient(s) outside this token's access: "
                                 f"{', '.join(sorted(outside))}."), caller, resource_type, None, interaction,
                       serious=True)
+
+
+# -- the practice's staff (the practice console) ---------------------------------------------
+
+#: What a staff role may read and write of any patient: front-desk the demographics, who has
+#: access and the messages; clinicians and admins the whole chart. Admins also manage staff and apps.
+STAFF_ROLES = ("front-desk", "clinician", "admin")
+_FRONT_DESK_TYPES = ("Patient", "RelatedPerson", "Consent", "Communication", "CareTeam", "Organization",
+                     "Practitioner", "PractitionerRole")
+_FRONT_DESK = tuple(ScopeGrant("user", t, frozenset("crus")) for t in _FRONT_DESK_TYPES)
+_CHART = (ScopeGrant("user", "*", frozenset("crus")),)
+STAFF_GRANTS: dict[str, tuple[ScopeGrant, ...]] = {"front-desk": _FRONT_DESK, "clinician": _CHART, "admin": _CHART}
+#: Console actions that are not a FHIR interaction on one type.
+STAFF_ACTIONS: dict[str, frozenset[str]] = {
+    "front-desk": frozenset({"messages", "patients", "invite", "two-step-off", "apps-list"}),
+    "clinician": frozenset({"messages", "patients", "invite", "two-step-off", "apps-list", "chart", "share",
+                            "access-log"}),
+    "admin": frozenset({"messages", "patients", "invite", "two-step-off", "apps-list", "chart", "share",
+                        "access-log", "staff", "apps"}),
+}
+#: What a refused action is audited as (type, interaction): one refusal event per kind of attempt.
+ACTION_TARGETS = {"chart": ("Observation", "r"), "share": ("DocumentReference", "c"), "access-log": ("AuditEvent", "s"),
+                  "staff": ("StaffAccount", "u"), "apps": ("SmartApp", "u"), "messages": ("Communication", "s"),
+                  "patients": ("Patient", "s"), "invite": ("Patient", "u"), "apps-list": ("SmartApp", "r"),
+                  "two-step-off": ("PortalAccount", "u")}
+ACTION_NAMES = {"chart": "open a patient's chart", "share": "share documents", "access-log": "read the access log",
+                "staff": "manage staff accounts", "apps": "manage registered apps", "messages": "read messages",
+                "patients": "look up patients", "invite": "invite patients", "apps-list": "see the registered apps",
+                "two-step-off": "turn off a patient's two-step sign-in"}
+
+
+def staff_caller(staff_id: str, role: str, practitioner_id: str | None) -> Caller:
+    """A signed-in member of the care team: every patient, within the role's grants. Their
+    Practitioner is the agent of their AuditEvents and the sender of their messages."""
+    if role not in STAFF_ROLES:
+        raise ValueError(f"unknown staff role {role!r}")
+    return Caller(kind="staff", subject=staff_id, grants=STAFF_GRANTS[role], patients=None,
+                  fhir_user=f"Practitioner/{practitioner_id}" if practitioner_id else None,
+                  claims={"role": role})
+
+
+def check_staff_action(caller: Caller, action: str) -> None:
+    """403 (audited as a refusal) when the staff member's role does not allow this action."""
+    role = str(caller.claims.get("role", ""))
+    if caller.kind != "staff" or action not in STAFF_ACTIONS.get(role, frozenset()):
+        what = ACTION_NAMES.get(action, action)
+        target, interaction = ACTION_TARGETS.get(action, ("Practice", "r"))
+        raise Refused(forbidden(f"Your role ({role or 'none'}) does not allow you to {what}. "
+                                "Ask a practice administrator if you need it."),
+                      caller, target, None, interaction, serious=False)
+
+
+def staff_may(caller: Caller, action: str) -> bool:
+    """Whether to offer an action on a page (the route still checks)."""
+    return caller.kind == "staff" and action in STAFF_ACTIONS.get(str(caller.claims.get("role", "")), frozenset())

@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from fhir_server import audit_refusals, portal
+from fhir_server import audit_refusals, portal, practice
 from fhir_server.access import Refused
 from fhir_server.config import Settings
 from fhir_server.cors import ApiCors
@@ -77,6 +77,7 @@ def create_app(settings: Settings) -> FastAPI:
     metrics.install(app)
     smart.install(app)
     portal.install(app)
+    practice.install(app)
     app.include_router(fhir_router(*getattr(app.state, "fhir_routers", [])))
 
     async def on_fhir_error(request: Request, exc: Exception) -> Response:

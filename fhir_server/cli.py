@@ -194,11 +194,18 @@ def cmd_capability(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    from fhir_server import mail, messaging
     from fhir_server.importer import import_paths
+    from fhir_server.notices import send as notices
+
+    # The same side effects as a write through the server: message rules, notices by email.
+    messaging.register()
+    notices.register()
 
     async def work(services: Any, settings: Settings) -> int:
         report = await import_paths(services, [Path(p) for p in args.paths])
         print(report.summary())
+        await mail.drain(wait_at_most=120)  # the notices still on their way
         return 0 if not report.failures else 1
 
     return _run_with_store(args, work)
@@ -237,9 +244,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _extensions() -> list[Callable[[Any, argparse.ArgumentParser], None]]:
-    """Commands that other rooms add (invite: portal; clients: smart; backup, restore: ops)."""
+    """Commands that other rooms add (invite: portal; clients: smart; staff: practice; backup, restore: ops)."""
     found = []
-    for module_name in ("fhir_server.smart.cli", "fhir_server.portal.cli", "fhir_server.ops.cli"):
+    for module_name in ("fhir_server.smart.cli", "fhir_server.portal.cli", "fhir_server.practice.cli",
+                        "fhir_server.ops.cli"):
         try:
             module = __import__(module_name, fromlist=["register"])
         except ModuleNotFoundError:

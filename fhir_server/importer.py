@@ -30,6 +30,7 @@ from pymongo.errors import BulkWriteError
 
 from fhir_server import audit
 from fhir_server.access import Caller
+from fhir_server.resources import hooks
 from fhir_server.resources.bundles import BundleProcessor
 from fhir_server.resources.errors import FhirError
 from fhir_server.resources.search import patient_compartments
@@ -245,6 +246,7 @@ async def _store_resources(services: Services, items: list[tuple[str, Any]], rep
                                        "import; run the import again to bring them up to date")
                 continue
         created = {r["id"] for r in new}
+        await hooks.after_create(services, IMPORTER, new)  # notices: once for the whole batch
         for resource in resources:
             if resource["id"] not in created:
                 await store.update(resource, resource["id"])

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fhir_server import mail
 from fhir_server.access import Caller, search_scope
-from fhir_server.db import ACCOUNTS, insert_claim
-from fhir_server.portal import accounts, viewing
+from fhir_server.db import insert_claim
+from fhir_server.notices import send as notices
+from fhir_server.notices.kinds import MESSAGE
 from fhir_server.portal.messages import threads
 from fhir_server.resources import hooks
 from fhir_server.resources import search as search_engine
@@ -112,40 +111,17 @@ async def _replies_to(services: Services, caller: Caller, message_id: str) -> li
 
 
 async def notify_recipients(services: Services, caller: Caller, resource: dict[str, Any]) -> None:
-    """A message from the practice (an unrestricted caller) to a patient with a portal account:
-    email them that a message is waiting, with a link to it and never its content."""
+    """A message from the practice (an unrestricted caller) to patients with a portal account:
+    email them, and family with active access, that a message is waiting, with a link to it and
+    never its content — through the notices' hourly limit and each person's choice."""
     if caller.patients is not None or resource.get("status") != "completed":
         return
     base = services.settings.fhir_base
     if threads.is_patient_side(resource, base):
         return
     link = f"{services.settings.base_url.rstrip('/')}/messages/{resource.get('id')}"
-    mailer = mail.Mailer(services.settings, services.db)
-    for recipient in threads.recipients_of(resource, base):
-        if not recipient.startswith("Patient/"):
-            continue
-        patient_id = recipient.removeprefix("Patient/")
-        account = await accounts.find_for_patient(services.db, patient_id)
-        if account is not None:
-            await mailer.send(account.email, "new_message", name=account.first_name, link=link)
-        # Family and caregivers with active access hear of it too (never the content).
-        for helper in await _delegates_of(services, patient_id):
-            await mailer.send(helper.email, "new_message", name=helper.first_name, link=link,
-                              patient_name=account.name if account else "the patient")
-
-
-async def _delegates_of(services: Services, patient_id: str) -> list[accounts.Account]:
-    """Accounts with an active grant for this patient (two indexed queries)."""
-    found = services.db[ACCOUNTS].find({"related_persons.patient": patient_id})
-    grants = [(account, grant) async for account in _accounts(found) for grant in account.related_persons
-              if grant["patient"] == patient_id and grant.get("consent")]
-    active = await viewing.active_consents(services.db, [grant["consent"] for _, grant in grants])
-    return [account for account, grant in grants if grant["consent"] in active]
-
-
-async def _accounts(cursor: Any) -> AsyncIterator[accounts.Account]:
-    async for doc in cursor:
-        yield accounts.Account.from_doc(doc)
+    patients = {r.removeprefix("Patient/") for r in threads.recipients_of(resource, base) if r.startswith("Patient/")}
+    await notices.deliver(services, MESSAGE, patients, link=link)
 
 
 HOOK = hooks.WriteHook(check=check_communication, created=notify_recipients)

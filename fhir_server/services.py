@@ -10,6 +10,7 @@ from fhir_server.group_commit import GroupCommit
 from fhir_server.resources.store import ResourceStore
 from fhir_server.smart import keys
 from fhir_server.smart.keys import SigningKey
+from fhir_server.two_step import SecretBox
 
 
 @dataclass
@@ -18,6 +19,8 @@ class Services:
     db: Database
     store: ResourceStore
     key: SigningKey
+    # Seals two-step (TOTP) secrets at rest; derived from the signing key.
+    secret_box: SecretBox
 
 
 async def build_services(settings: Settings) -> Services:
@@ -30,4 +33,4 @@ async def build_services(settings: Settings) -> Services:
     # The one writer of what every request writes on the side (its AuditEvent), batched.
     group_commit = GroupCommit(lambda name: store.collection(name))
     store = ResourceStore(db, base_url=settings.fhir_base, group_commit=group_commit)
-    return Services(settings=settings, db=db, store=store, key=key)
+    return Services(settings=settings, db=db, store=store, key=key, secret_box=SecretBox.from_signing_key(key))

@@ -21,3 +21,21 @@ def test_metadata_matches_the_checked_in_statement(server: RunningServer) -> Non
     assert served["format"] == ["json"]
     types = {r["type"] for r in served["rest"][0]["resource"]}
     assert {"Patient", "Observation", "DocumentReference", "Communication", "Consent"} <= types
+
+
+def test_the_interop_features_are_declared(server: RunningServer) -> None:
+    """What EHRs look for before they call: the operations, export levels and parameters served."""
+    rest = httpx.get(f"{server.fhir}/metadata").json()["rest"][0]
+    by_type = {r["type"]: r for r in rest["resource"]}
+
+    def operations(resource_type: str) -> set[str]:
+        return {o["definition"] for o in by_type[resource_type].get("operation", [])}
+
+    assert "http://hl7.org/fhir/OperationDefinition/Observation-lastn" in operations("Observation")
+    assert "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export" in operations("Group")
+    assert "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export" in operations("Patient")
+    composites = {p["name"] for p in by_type["Observation"]["searchParam"] if p["type"] == "composite"}
+    assert {"code-value-quantity", "combo-code-value-quantity", "component-code-value-quantity"} <= composites
+    assert {"name": "_has", "type": "special"} in rest["searchParam"]
+    assert "url" in {p["name"] for p in by_type["ValueSet"]["searchParam"]}
+    assert "_total" in rest["documentation"] and "_typeFilter" in rest["documentation"]

@@ -1,6 +1,6 @@
 """The README's commands against the test server's database: clients add (--confidential,
---backend --jwks-url), clients remove, capability, and import of a folder with a collection
-Bundle and NDJSON."""
+--backend --jwks-url), clients remove, capability, import of a folder with a collection
+Bundle and NDJSON, and staff add/list (staff remove is in tests/practice, with the sessions it ends)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,9 @@ from fhir_server.db import CLIENTS
 from fhir_server.embedded_db import free_port
 from tests.conftest import RunningServer
 from tests.smart.helpers import REDIRECT, BackendKey, backend_token_request, make_code, token_request
+from tests.support.mail import link_in
+from tests.support.practice import carespace as staff_command
+from tests.support.practice import unique_staff_email
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -134,3 +137,37 @@ def test_import_reads_a_folder_of_collection_bundles_and_ndjson(server: RunningS
     assert stored.status_code == 200 and stored.json()["subject"]["reference"] == f"Patient/imp-{tag}"
     found = admin.get("/Observation", params={"patient": f"imp-{tag}"}).json()
     assert [e["resource"]["id"] for e in found["entry"]] == [f"imp-obs-{tag}"]
+
+
+def test_staff_add_links_a_practitioner_mails_an_invite_and_list_shows_the_status(
+        server: Any, smtp: Any, admin: httpx.Client, db: Any) -> None:
+    email = unique_staff_email("lee")
+    added = staff_command(server, "staff", "add", "--email", email, "--name", "Lee Park", "--role", "clinician")
+    assert added.returncode == 0, added.stderr
+    assert f"Added Lee Park <{email}> as clinician, linked to a new Practitioner/" in added.stdout
+    assert "Their invite was sent. It works once, for 4 days." in added.stdout
+    doc = db["staff"].find_one({"email": email})
+    practitioner = admin.get(f"/Practitioner/{doc['practitioner_id']}").json()
+    assert practitioner["name"][0]["family"] == "Park" and practitioner["telecom"][0]["value"] == email
+    assert doc["password_hash"] is None and "two_step" not in doc
+
+    mail = smtp.wait_for(email, "practice console account")
+    assert "/practice/register?token=" in link_in(mail, "/practice/register")
+    listed = staff_command(server, "staff", "list")
+    row = next(line for line in listed.stdout.splitlines() if email in line)
+    assert row.split()[3:5] == ["clinician", "invited"], row
+
+    # The same email again, an unknown role: a clear refusal and nothing written.
+    again = staff_command(server, "staff", "add", "--email", email.upper(), "--name", "Lee Park")
+    assert again.returncode == 1 and f"A staff account already uses {email}" in again.stderr
+    wrong = staff_command(server, "staff", "add", "--email", unique_staff_email("x"), "--name", "X", "--role", "doctor")
+    assert wrong.returncode == 2 and "invalid choice: 'doctor'" in wrong.stderr
+    assert db["staff"].count_documents({"email": email}) == 1
+
+    # A second staff member with the same email on a Practitioner is linked to that Practitioner.
+    other = unique_staff_email("kim")
+    created = admin.post("/Practitioner", json={"resourceType": "Practitioner", "name": [{"family": "Kim"}],
+                                                "telecom": [{"system": "email", "value": other}]},
+                         headers={"Content-Type": "application/fhir+json"}).json()
+    linked = staff_command(server, "staff", "add", "--email", other, "--name", "Dr Kim", "--role", "front-desk")
+    assert f"linked to the existing Practitioner/{created['id']}" in linked.stdout

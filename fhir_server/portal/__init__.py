@@ -9,13 +9,28 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from fhir_server.portal import accounts, demo_accounts, links, operation_invite, routes_auth, routes_tabs, sessions
+from fhir_server.notices import claims as notice_claims
+from fhir_server.notices import send as notice_hooks
+from fhir_server.portal import (
+    accounts,
+    demo_accounts,
+    links,
+    operation_invite,
+    routes_auth,
+    routes_code,
+    routes_tabs,
+    second_step,
+    sessions,
+)
 from fhir_server.portal import messages as messages_area
 from fhir_server.portal.apps import routes as apps_routes
 from fhir_server.portal.delegates import routes as delegates_routes
 from fhir_server.portal.health import router as health_router
 from fhir_server.portal.pages import STATIC, render_error_page
+from fhir_server.portal.record import router as record_router
 from fhir_server.portal.send_record import routes as send_record_routes
+from fhir_server.portal.settings import routes as settings_routes
+from fhir_server.portal.settings import two_step_routes
 from fhir_server.services import Services
 from fhir_server.shl import routes as shl_routes
 
@@ -51,6 +66,8 @@ async def _startup(services: Services) -> None:
     await accounts.ensure_indexes(services.db)
     await links.ensure_indexes(services.db)
     await sessions.ensure_indexes(services.db)
+    await second_step.ensure_indexes(services.db)
+    await notice_claims.ensure_indexes(services.db)
     if services.settings.demo:
         await demo_accounts.create_demo_accounts(services)
 
@@ -58,9 +75,14 @@ async def _startup(services: Services) -> None:
 def install(app: FastAPI) -> None:
     """Add the portal's routes, error pages and start-up work to the app."""
     app.include_router(routes_auth.router)
+    app.include_router(routes_code.router)
     app.include_router(routes_tabs.router)
     messages_area.install(app)
+    notice_hooks.register()
     app.include_router(health_router)
+    app.include_router(record_router)
+    app.include_router(settings_routes.router)
+    app.include_router(two_step_routes.router)
     app.include_router(delegates_routes.router)
     app.include_router(send_record_routes.router)
     app.include_router(apps_routes.router)

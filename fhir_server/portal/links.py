@@ -27,7 +27,11 @@ FLOWS = "portal_flows"
 
 INVITE = "invite"
 RESET = "reset"
-LIFETIME = {INVITE: timedelta(days=4), RESET: timedelta(hours=1)}
+# The practice console's staff: the same single-use links, of kinds the portal never accepts.
+STAFF_INVITE = "staff_invite"
+STAFF_RESET = "staff_reset"
+LIFETIME = {INVITE: timedelta(days=4), RESET: timedelta(hours=1),
+            STAFF_INVITE: timedelta(days=4), STAFF_RESET: timedelta(hours=1)}
 FLOW_LIFETIME = timedelta(minutes=30)
 
 

@@ -24,8 +24,15 @@ from fhir_server.portal.units import display_unit
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STATIC = Path(__file__).resolve().parent / "static"
 
-env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
-                  trim_blocks=True, lstrip_blocks=True)
+_loader = FileSystemLoader([TEMPLATES])
+env = Environment(loader=_loader, autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
+
+
+def add_templates(folder: Path) -> None:
+    """Another room's templates (the practice console's), searched after the portal's, so its
+    pages can extend the portal's layout and include its pieces."""
+    if str(folder) not in _loader.searchpath:
+        _loader.searchpath.append(str(folder))
 
 
 def zone_of(request: Request | None) -> tzinfo:

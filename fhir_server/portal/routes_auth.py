@@ -11,7 +11,7 @@ from starlette.background import BackgroundTask
 
 from fhir_server import timefmt
 from fhir_server.ops.metrics import LOCKOUTS, SIGN_IN_FAILURES
-from fhir_server.portal import accounts, csrf, invites, links, lockout, passwords, sessions
+from fhir_server.portal import accounts, csrf, invites, links, lockout, passwords, second_step, sessions
 from fhir_server.portal.accounts import EmailInUse
 from fhir_server.portal.delegates import accept as delegate_accept
 from fhir_server.portal.forms import Problem
@@ -28,7 +28,10 @@ Csrf = Depends(csrf.verify)
 WRONG_DETAILS = "Those details do not match our records. Check your email, password and date of birth and try again."
 LOCKED = ("Too many unsuccessful attempts: for your security, sign-in is paused for 15 minutes. "
           "If you have forgotten your password, you can reset it.")
-FLOW_COOKIES = {links.INVITE: ("carespace_register", "/register"), links.RESET: ("carespace_reset", "/reset-password")}
+FLOW_COOKIES = {links.INVITE: ("carespace_register", "/register"), links.RESET: ("carespace_reset", "/reset-password"),
+                links.STAFF_INVITE: ("carespace_staff_register", "/practice/register"),
+                links.STAFF_RESET: ("carespace_staff_reset", "/practice/reset-password")}
+UNUSABLE = "auth/link_unusable.html"
 
 
 def redirect(url: str) -> RedirectResponse:
@@ -88,6 +91,11 @@ async def login(request: Request, email: Annotated[str, Form()] = "", password: 
             await mailer(services).send(account.email, "lockout", name=account.first_name,
                                         until=timefmt.moment(until, services.settings.zone))
         return again(LOCKED, 429)
+    if await second_step.required(db, account.id):
+        await lockout.refund(db, key)  # the code's failures count from here; a success clears them
+        response = redirect(second_step.PATH)
+        await second_step.begin(request, response, account, key, safe_next(next))
+        return response
     await lockout.clear(db, key)
     response = redirect(safe_next(next))
     await sessions.start(request, response, account)
@@ -103,9 +111,10 @@ async def logout(request: Request) -> Response:
 
 # -- links from emails: exchanged for a flow cookie, then the page without the token ------
 
-async def _open_link(request: Request, kind: str, token: str | None) -> tuple[links.Link | None, Response | None]:
+async def _open_link(request: Request, kind: str, token: str | None, *,
+                     unusable: str = UNUSABLE) -> tuple[links.Link | None, Response | None]:
     """The link behind this request, or the response to send instead (a redirect or the
-    'this link can no longer be used' page)."""
+    'this link can no longer be used' page: ``unusable``, which the practice console sets)."""
     services = services_of(request)
     db, now = services.db, services.store.clock()
     cookie, path = FLOW_COOKIES[kind]
@@ -119,7 +128,7 @@ async def _open_link(request: Request, kind: str, token: str | None) -> tuple[li
         link_id = await links.flow_link(db, request.cookies.get(cookie), kind, now)
         return await links.check(db, link_id, kind, now), None
     except links.LinkUnusable as exc:
-        return None, render(request, "auth/link_unusable.html", status=410, kind=kind, reason=exc.reason)
+        return None, render(request, unusable, status=410, kind=kind, reason=exc.reason)
 
 
 def _password_problems(password: str, confirm: str) -> list[str]:
@@ -130,10 +139,10 @@ def _password_problems(password: str, confirm: str) -> list[str]:
 
 
 async def _password_form(request: Request, kind: str, template: str, password: str,
-                         confirm: str) -> tuple[links.Link | None, Response | None]:
+                         confirm: str, *, unusable: str = UNUSABLE) -> tuple[links.Link | None, Response | None]:
     """The posted new-password form of a link flow (registration, reset): the link it belongs
     to, or the response to send instead (the unusable-link page, or the form with each unmet rule)."""
-    link, response = await _open_link(request, kind, None)
+    link, response = await _open_link(request, kind, None, unusable=unusable)
     if response:
         return None, response
     assert link

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Protocol
 from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, Request
@@ -26,6 +26,13 @@ COOKIE = "carespace_session"
 IDLE = timedelta(minutes=30)
 ABSOLUTE = timedelta(hours=12)
 TOUCH_EVERY = timedelta(seconds=30)
+
+
+class _Identified(Protocol):
+    """Whoever a session is for: a portal account or a practice staff member."""
+
+    @property
+    def id(self) -> str: ...
 
 
 class LoginRequired(Exception):
@@ -53,32 +60,37 @@ def set_cookie(response: Response, name: str, value: str, *, secure: bool, path:
     response.set_cookie(name, value, path=path, max_age=max_age, httponly=True, samesite="lax", secure=secure)
 
 
-async def start(request: Request, response: Response, account: Account) -> None:
-    """Sign in: a new session (any session id the browser had is dropped, against fixation)."""
+async def start(request: Request, response: Response, account: _Identified, *, cookie: str = COOKIE,
+                collection: str = SESSIONS, **extra: object) -> None:
+    """Sign in: a new session (any session id the browser had is dropped, against fixation).
+    ``cookie`` and ``collection`` let the practice console keep its staff sessions apart;
+    ``extra`` is stored on the session (e.g. the console's sign-in stage)."""
     services = services_of(request)
-    await end(request, response)
+    await end(request, response, cookie=cookie, collection=collection)
     raw = secrets.token_urlsafe(32)
     now = services.store.clock()
-    await services.db[SESSIONS].insert_one({"_id": digest(raw), "account_id": account.id, "created": now,
-                                            "last_seen": now, "absolute_expiry": now + ABSOLUTE})
-    set_cookie(response, COOKIE, raw, secure=services.settings.secure_cookies)
+    await services.db[collection].insert_one({"_id": digest(raw), "account_id": account.id, "created": now,
+                                              "last_seen": now, "absolute_expiry": now + ABSOLUTE, **extra})
+    set_cookie(response, cookie, raw, secure=services.settings.secure_cookies)
 
 
-async def end(request: Request, response: Response) -> None:
+async def end(request: Request, response: Response, *, cookie: str = COOKIE, collection: str = SESSIONS) -> None:
     """Sign out: the session is deleted and the cookie cleared."""
-    raw = request.cookies.get(COOKIE)
+    raw = request.cookies.get(cookie)
     if raw:
-        await services_of(request).db[SESSIONS].delete_one({"_id": digest(raw)})
-        response.delete_cookie(COOKIE, path="/", httponly=True, samesite="lax",
+        await services_of(request).db[collection].delete_one({"_id": digest(raw)})
+        response.delete_cookie(cookie, path="/", httponly=True, samesite="lax",
                                secure=services_of(request).settings.secure_cookies)
-    request.state.account = None
+    if cookie == COOKIE:
+        request.state.account = None
 
 
-async def end_all_others(db: Database, account_id: str, keep_raw: str | None) -> int:
+async def end_all_others(db: Database, account_id: str, keep_raw: str | None, *,
+                         collection: str = SESSIONS) -> int:
     """Every session of the account except the current one (after a password reset)."""
     keep = digest(keep_raw) if keep_raw else None
-    ids = [d["_id"] async for d in db[SESSIONS].find({"account_id": account_id}, projection={"_id": 1})]
-    result = await db[SESSIONS].delete_many({"_id": {"$in": [i for i in ids if i != keep]}})
+    ids = [d["_id"] async for d in db[collection].find({"account_id": account_id}, projection={"_id": 1})]
+    result = await db[collection].delete_many({"_id": {"$in": [i for i in ids if i != keep]}})
     return result.deleted_count
 
 
@@ -95,11 +107,23 @@ async def current_account(request: Request) -> Account | None:
         return cached
     request.state.account_loaded = True
     request.state.account = None
-    raw = request.cookies.get(COOKIE)
+    doc = await live_session(request)
+    if not doc:
+        return None
+    account = await accounts.get(services_of(request).db, doc["account_id"])
+    request.state.account = account
+    return account
+
+
+async def live_session(request: Request, *, cookie: str = COOKIE,
+                       collection: str = SESSIONS) -> dict[str, object] | None:
+    """The unexpired session document behind this request's cookie (touched at most every 30 s),
+    or None; the portal's and the practice console's sessions both end this way."""
+    raw = request.cookies.get(cookie)
     if not raw:
         return None
     services = services_of(request)
-    sessions = services.db[SESSIONS]
+    sessions = services.db[collection]
     doc = await sessions.find_one({"_id": digest(raw)})
     now = services.store.clock()
     if not doc:
@@ -109,9 +133,7 @@ async def current_account(request: Request) -> Account | None:
         return None
     if now - doc["last_seen"] > TOUCH_EVERY:
         await sessions.update_one({"_id": doc["_id"]}, {"$set": {"last_seen": now}})
-    account = await accounts.get(services.db, doc["account_id"])
-    request.state.account = account
-    return account
+    return doc
 
 
 def safe_next(value: str | None, default: str = "/health") -> str:

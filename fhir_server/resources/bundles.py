@@ -25,7 +25,7 @@ from fhir_server.access import Caller, Refused, check_resource, check_write, sea
 from fhir_server.resources import hooks
 from fhir_server.resources import search as search_engine
 from fhir_server.resources.errors import FhirError, bad_request
-from fhir_server.resources.patch import JSON_PATCH, apply_patch, patch_from_binary
+from fhir_server.resources.patch import apply_patch, entry_patch
 from fhir_server.resources.reading import read_visible
 from fhir_server.resources.search import patient_compartments
 from fhir_server.resources.store import Version, instant
@@ -76,8 +76,10 @@ def parse_entries(bundle: dict[str, Any]) -> list[Entry]:
     return entries
 
 
-def _entry_error(index: int, status: int, code: str, message: str) -> FhirError:
-    return FhirError(status, code, f"Bundle.entry[{index}]: {message}", [f"Bundle.entry[{index}]"])
+def _entry_error(index: int, status: int, code: str, message: str, inner: list[str] | None = None) -> FhirError:
+    """The entry's error; ``inner`` (paths in the entry's resource) become paths in the Bundle."""
+    where = [f"Bundle.entry[{index}].resource" + path[path.find("."):] for path in inner or [] if "." in path]
+    return FhirError(status, code, f"Bundle.entry[{index}]: {message}", [f"Bundle.entry[{index}]", *where])
 
 
 class BundleProcessor:
@@ -178,7 +180,7 @@ class BundleProcessor:
                 await hooks.before_write(self.services, self.caller, entry.resource, "c" if entry.fresh else "u")
                 self.touched_patients.update(compartments)
             except FhirError as exc:
-                raise _entry_error(entry.index, exc.status, exc.code, exc.diagnostics) from None
+                raise _entry_error(entry.index, exc.status, exc.code, exc.diagnostics, exc.expression) from None
 
     async def _check_replaced(self, entry: Entry) -> None:
         """A PUT over an existing resource must be allowed to change that resource, as on the
@@ -198,7 +200,7 @@ class BundleProcessor:
             raise FhirError(404, "not-found", f"{entry.resource_type}/{entry.target_id} is not known")
         check_resource(self.caller, entry.resource_type, entry.target_id,
                        patient_compartments(current.resource, self.base), "u")
-        entry.resource = apply_patch(current.resource, patch_from_binary(entry.resource), JSON_PATCH)
+        entry.resource = apply_patch(current.resource, *entry_patch(entry.resource))
         entry.if_match = entry.if_match or f'W/"{current.vid}"'
 
     async def _resolve_target(self, entry: Entry) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from fhir_server import __version__
+from fhir_server.resources.search.composite import COMPOSITES
 from fhir_server.resources.search.definitions import params_for
 from fhir_server.resources.validation import resource_types
 
@@ -19,9 +20,27 @@ TYPE_OPERATIONS: dict[str, list[tuple[str, str]]] = {
     "Patient": [("everything", "http://hl7.org/fhir/OperationDefinition/Patient-everything"),
                 ("invite", "https://carespace.example.org/OperationDefinition/Patient-invite"),
                 ("export", "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export")],
+    "Observation": [("lastn", "http://hl7.org/fhir/OperationDefinition/Observation-lastn")],
+    "Group": [("export", "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export")],
 }
 SYSTEM_OPERATIONS = [("export", "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export")]
 ALL_TYPE_OPERATIONS = [("validate", "http://hl7.org/fhir/OperationDefinition/Resource-validate")]
+
+
+# What a client needs to know that the structure above cannot say (rest.documentation).
+SEARCH_DOCUMENTATION = (
+    "Search: every parameter listed per type, with :missing, :not, :exact, :contains, :text, :of-type, "
+    ":identifier; token :in and :not-in take the url of a ValueSet held on this server (expanded from its "
+    "expansion or compose), :below and :above take system|code of a CodeSystem held on this server whose "
+    "concepts nest; one level of chaining and of _has (reverse chaining); composite parameters take code$value. "
+    "_total: without it, Bundle.total is given when the first page holds every match or when the index alone "
+    "decides the matches, and left out otherwise (paging is by an opaque keyset cursor); _total=accurate always "
+    "counts, _total=none never does, _total=estimate is the default behaviour. "
+    "Patch: JSON Patch, JSON merge patch and FHIRPath Patch (a Parameters body, also in Bundle PATCH entries). "
+    "Validation: codes under a required binding of FHIR R4 4.0.1 must be in the value set (422 otherwise). "
+    "Bulk Data export at system, Patient and Group level with _type, _since, _typeFilter (several, OR'ed), "
+    "_elements (SUBSETTED) and patient (Patient and Group level, POST Parameters) for back-end clients."
+)
 
 
 def _search_params(resource_type: str) -> list[dict[str, str]]:
@@ -29,7 +48,10 @@ def _search_params(resource_type: str) -> list[dict[str, str]]:
     for name, param in sorted(params_for(resource_type).items()):
         kind = "token" if param.type == "special" else param.type
         out.append({"name": name, "type": kind})
-    return out
+    out += [{"name": name, "type": "composite",
+             "definition": f"http://hl7.org/fhir/SearchParameter/{resource_type}-{name}"}
+            for name in sorted(COMPOSITES.get(resource_type, {}))]
+    return sorted(out, key=lambda p: p["name"])
 
 
 def _resource(resource_type: str) -> dict[str, Any]:
@@ -65,9 +87,10 @@ def capability_statement(base_url: str) -> dict[str, Any]:
         "implementation": {"description": "CareSpace FHIR R4 server", "url": f"{base}/fhir"},
         "fhirVersion": "4.0.1",
         "format": ["json"],
-        "patchFormat": ["application/json-patch+json", "application/merge-patch+json"],
+        "patchFormat": ["application/json-patch+json", "application/merge-patch+json", "application/fhir+json"],
         "rest": [{
             "mode": "server",
+            "documentation": SEARCH_DOCUMENTATION,
             "security": {
                 "cors": True,
                 "service": [{"coding": [{
@@ -86,6 +109,6 @@ def capability_statement(base_url: str) -> dict[str, Any]:
             "operation": [{"name": name, "definition": url} for name, url in SYSTEM_OPERATIONS],
             "searchParam": [{"name": n, "type": t} for n, t in (
                 ("_id", "token"), ("_lastUpdated", "date"), ("_tag", "token"), ("_profile", "uri"),
-                ("_security", "token"), ("_source", "uri"))],
+                ("_security", "token"), ("_source", "uri"), ("_has", "special"))],
         }],
     }

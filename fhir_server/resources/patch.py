@@ -1,6 +1,7 @@
-"""Patches (https://hl7.org/fhir/R4/http.html#patch): JSON Patch (RFC 6902) and a partial
-resource as JSON merge patch (RFC 7386). Used by PATCH on a resource and by PATCH entries of
-batches and transactions (a Binary holding the JSON Patch)."""
+"""Patches (https://hl7.org/fhir/R4/http.html#patch): JSON Patch (RFC 6902), a partial
+resource as JSON merge patch (RFC 7386) and FHIRPath Patch (a Parameters resource, in
+``fhirpath_patch``). Used by PATCH on a resource and by PATCH entries of batches and
+transactions (a Binary holding the JSON Patch, or the FHIRPath Patch's Parameters)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,17 @@ import jsonpatch
 
 from fhir_server import safe_json
 from fhir_server.resources.errors import FhirError, bad_request
+from fhir_server.resources.fhirpath_patch import fhirpath_patch
 
 JSON_PATCH = "application/json-patch+json"
+FHIRPATH_PATCH = "application/fhir+json"  # a Parameters body
 
 
 def apply_patch(resource: dict[str, Any], body: Any, kind: str) -> dict[str, Any]:
     """The patched resource; ``kind`` is the patch's media type. Server-owned id and type stay."""
-    if kind == JSON_PATCH:
+    if isinstance(body, dict) and body.get("resourceType") == "Parameters" and kind != JSON_PATCH:
+        patched = fhirpath_patch(resource, body)
+    elif kind == JSON_PATCH:
         if not isinstance(body, list):
             raise bad_request("A JSON Patch body is a list of operations.")
         try:
@@ -48,11 +53,19 @@ def merge(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def entry_patch(resource: Any) -> tuple[Any, str]:
+    """A Bundle PATCH entry's patch and its kind: a FHIRPath Patch (Parameters) or a JSON Patch
+    carried as a Binary (R4 has no other JSON form for it)."""
+    if isinstance(resource, dict) and resource.get("resourceType") == "Parameters":
+        return resource, FHIRPATH_PATCH
+    return patch_from_binary(resource), JSON_PATCH
+
+
 def patch_from_binary(binary: Any) -> list[Any]:
-    """A Bundle PATCH entry's JSON Patch, carried as a Binary (R4 has no other JSON form)."""
+    """A Bundle PATCH entry's JSON Patch, carried as a Binary."""
     if not isinstance(binary, dict) or binary.get("resourceType") != "Binary":
-        raise FhirError(501, "not-supported", "a PATCH entry must carry its JSON Patch as a Binary "
-                        "(contentType application/json-patch+json); FHIRPath Patch is not supported")
+        raise bad_request("a PATCH entry carries a FHIRPath Patch (Parameters) or its JSON Patch as a Binary "
+                          "(contentType application/json-patch+json)")
     if str(binary.get("contentType", "")).split(";")[0].strip() != JSON_PATCH:
         raise bad_request("the PATCH entry's Binary must have contentType application/json-patch+json")
     try:

@@ -16,6 +16,7 @@ import fhir.resources.R4B as r4b
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
+from fhir_server.resources.bindings.check import violations
 from fhir_server.resources.errors import FhirError, bad_request
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
@@ -63,7 +64,8 @@ def check_id(resource_id: str) -> None:
 
 
 def validate(resource: Any, resource_type: str | None = None) -> dict[str, Any]:
-    """Check a resource's JSON against the R4B model; raise a 400/422 OperationOutcome."""
+    """Check a resource's JSON against the R4B model and the R4 required bindings; raise a
+    400/422 OperationOutcome."""
     found = check_shape(resource, resource_type)
     try:
         get_fhir_model_class(found).model_validate(resource)
@@ -72,7 +74,19 @@ def validate(resource: Any, resource_type: str | None = None) -> dict[str, Any]:
         raise FhirError(422, "processing", _describe(exc), where) from None
     except (ValueError, TypeError) as exc:
         raise FhirError(422, "processing", f"{found} is not valid: {exc}") from None
+    check_bindings(resource)
     return resource
+
+
+def check_bindings(resource: dict[str, Any]) -> None:
+    """A code outside its required value set is refused (422, code-invalid) with every such
+    element's path and the codes it allows."""
+    wrong = violations(resource)
+    if wrong:
+        shown = " ".join(v.message() for v in wrong[:10])
+        more = f" (and {len(wrong) - 10} more)" if len(wrong) > 10 else ""
+        raise FhirError(422, "code-invalid", f"{resource['resourceType']} is not valid: {shown}{more}",
+                        [v.path for v in wrong[:20]])
 
 
 def check_shape(resource: Any, resource_type: str | None = None) -> str:

@@ -1,9 +1,10 @@
 """The record of a period as one FHIR Bundle (type ``collection``), read through the search
 engine and the one door exactly as the REST API would read it for the same caller.
 
-What goes in: the patient's Observations and DiagnosticReports (by effective date),
-DocumentReferences (by date, with the content of attachments kept in a Binary inlined) and
-Communications (by sent date) of the period, the Patient, and the Practitioners,
+What goes in: the patient's Observations (labs and vitals) and DiagnosticReports (by effective
+date), DocumentReferences (by date, with the content of attachments kept in a Binary inlined),
+Communications (by sent date), Immunizations and Encounters of the period; the Conditions,
+medications, allergies and care teams as they stand; the Patient, and the Practitioners,
 PractitionerRoles and Organizations those resources refer to. The Bundle is validated with
 the R4B models before it is encrypted.
 """
@@ -31,7 +32,11 @@ from fhir_server.services import Services
 
 # Type → the search parameter that places it in time.
 PERIOD_TYPES = {"Observation": "date", "DiagnosticReport": "date", "DocumentReference": "date",
-                "Communication": "sent"}
+                "Communication": "sent", "Immunization": "date", "Encounter": "date"}
+# What the record says stands now, whatever the period: the recipient needs the problem list,
+# medications, allergies and care team to read the period's results safely.
+STATE_TYPES = ("Condition", "MedicationRequest", "MedicationStatement", "AllergyIntolerance", "CareTeam")
+HIDDEN_STATUSES = {"entered-in-error"}
 REFERENCED_TYPES = ("Practitioner", "PractitionerRole", "Organization")
 PAGE = "1000"
 
@@ -148,6 +153,12 @@ async def build_record(services: Services, caller: Caller, patient_id: str, star
         dated.extend(found)
     if not dated:
         raise EmptyPeriod()
+    for resource_type in STATE_TYPES:
+        found = [r for r in await _search_all(services, caller, resource_type, [("patient", patient_id)])
+                 if r.get("status") not in HIDDEN_STATUSES and
+                 "entered-in-error" not in str(r.get("verificationStatus", ""))]
+        counts[resource_type] = len(found)
+        dated.extend(found)
     await _inline_attachments(services, caller, patient_id,
                               [r for r in dated if r["resourceType"] == "DocumentReference"])
     wanted: dict[str, set[str]] = {t: set() for t in REFERENCED_TYPES}

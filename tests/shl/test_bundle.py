@@ -15,7 +15,8 @@ from fhir_server.shl.bundle import EmptyPeriod, InvalidBundle, RecordBundle, _va
 from tests.shl.conftest import patient_caller, run
 
 PERIOD = ("2024-01-01", "2024-12-31")
-DATE_PARAM = {"Observation": "date", "DiagnosticReport": "date", "DocumentReference": "date", "Communication": "sent"}
+DATE_PARAM = {"Observation": "date", "DiagnosticReport": "date", "DocumentReference": "date", "Communication": "sent",
+              "Immunization": "date", "Encounter": "date"}
 
 
 def _build(server: Any, patient_id: str, start: str, end: str) -> RecordBundle:
@@ -49,6 +50,9 @@ def test_the_bundle_holds_exactly_the_patients_resources_of_the_period(server: A
         assert by_type.get(resource_type, set()) == expected, resource_type
         assert record.counts[resource_type] == len(expected)
     assert by_type["Observation"] and by_type["DocumentReference"] and by_type["Communication"]
+    # The record as it stands goes whatever the period: problems, medications, allergies, care team.
+    assert set(by_type) >= {"Condition", "MedicationRequest", "AllergyIntolerance", "CareTeam", "Encounter",
+                            "Immunization"}
     assert by_type["Patient"] == {"jane-doe"}
     # Nothing of other patients: every patient reference names Jane.
     for entry in bundle["entry"]:
@@ -67,7 +71,8 @@ def test_every_resource_is_dated_inside_the_period(server: Any) -> None:
     dated = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] in DATE_PARAM]
     assert len(dated) > 5, "nothing dated in the period: the check below would pass on nothing"
     for resource in dated:
-        moment = (resource.get("effectiveDateTime") or resource.get("date") or resource.get("sent"))
+        moment = (resource.get("effectiveDateTime") or resource.get("date") or resource.get("sent")
+                  or resource.get("occurrenceDateTime") or resource.get("period", {}).get("start"))
         assert "2019-01-01" <= moment[:10] <= "2019-06-30", resource["id"]
 
 

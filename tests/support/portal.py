@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 from playwright.sync_api import BrowserContext, Page
 
+from fhir_server import two_step
 from tests.mailbox import Mailbox
 from tests.support.mail import link_in
 
@@ -139,3 +140,14 @@ def add_delegate(server: Any, smtp: Mailbox, patient: Person, delegate: Person, 
         assert guest.get("/register").headers.get("location") == "/register/accept"
         accepted = form_post(guest, "/register/accept")
         assert accepted.status_code == 303 and accepted.headers["location"] == "/health", accepted.text
+
+
+def enrol(client: httpx.Client) -> str:
+    """Turn two-step on over HTTP, as the settings pages do; the secret."""
+    assert form_post(client, "/settings/two-step/start").status_code == 303
+    match = re.search(r'data-testid="secret">([A-Z2-7 ]+)<', client.get("/settings/two-step").text)
+    assert match
+    secret = match.group(1).replace(" ", "")
+    done = form_post(client, "/settings/two-step", {"code": two_step.current_code(secret)})
+    assert done.status_code == 200 and "Your recovery codes" in done.text
+    return secret

@@ -11,6 +11,7 @@ from typing import Any
 
 from fhir_server.portal.health import documents, labs, records
 from fhir_server.portal.health.dates import Period, short_date
+from fhir_server.portal.record import summary as record_summary
 from fhir_server.portal.viewing import Viewing
 from fhir_server.services import Services
 
@@ -69,6 +70,7 @@ async def gather(services: Services, view: Viewing, period: Period) -> dict[str,
         services, view, "Communication", [("_sort", "-sent"), *period.search_params("sent")])]
     entities = [f"Patient/{view.patient_id}"] + [f"DocumentReference/{d.id}" for d in docs[:20]]
     panels = labs.by_panel(labs.group_tests(observations, reports))
+    sections = await record_summary.gather(services, view, period)  # problems, medications, vitals…
     return {"demographics": demographics(view.patient), "panels": panels, "documents": docs, "messages": messages,
-            "entities": entities,
+            "entities": entities + sections["record_entities"], "record": sections["record"],
             "counts": {"labs": len(observations), "documents": len(docs), "messages": len(messages)}}

@@ -14,6 +14,7 @@ from fhir_server.portal.forms import Problem
 from fhir_server.portal.messages import records, threads
 from fhir_server.portal.messages.threads import Message
 from fhir_server.portal.pages import render
+from fhir_server.portal.record.refill import refill_form
 from fhir_server.portal.sessions import services_of
 from fhir_server.portal.viewing import Viewing, ViewingDep
 from fhir_server.resources.errors import FhirError
@@ -60,10 +61,11 @@ def _categories(request: Request) -> list[str]:
 
 
 @router.get("/messages/new")
-async def compose_page(request: Request, view: ViewingDep) -> Response:
+async def compose_page(request: Request, view: ViewingDep, refill: str = "") -> Response:
     messages = await records.load(services_of(request), view)
+    form = await refill_form(services_of(request), view, refill, _categories(request)) if refill else {}
     return _page(request, view, "compose.html", messages, title="New message", categories=_categories(request),
-                 form={}, errors={})
+                 form=form, errors={})
 
 
 @router.post("/messages/new", dependencies=[Csrf])

@@ -107,6 +107,70 @@
   function safeName(text) { return (text || "document").replace(/[^\w.-]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 80) || "document"; }
   var EXT = { "application/pdf": ".pdf", "text/plain": ".txt", "text/html": ".html", "image/png": ".png", "image/jpeg": ".jpg" };
 
+  // -- the record sections: problems, medications, allergies, vitals, immunizations, visits, care team
+  function code(concept) { return ((concept || {}).coding || [{}])[0].code || (concept || {}).text || ""; }
+  function isVital(o) {
+    return (o.category || []).some(function (c) { return (c.coding || []).some(function (x) { return x.code === "vital-signs"; }); });
+  }
+  function words(value) { return value ? (value.charAt(0).toUpperCase() + value.slice(1)).replace(/-/g, " ") : ""; }
+  function fill(id, rows) {
+    var body = $(id).querySelector("tbody");
+    rows.forEach(function (cells) {
+      var row = el("tr");
+      cells.forEach(function (cell) { row.appendChild(el("td", "", cell || "—")); });
+      body.appendChild(row);
+    });
+    $(id + "-section").hidden = rows.length === 0;
+  }
+  function newest(field) { return function (a, b) { return (field(b) || "").localeCompare(field(a) || ""); }; }
+  function dosage(r) {
+    return (r.dosageInstruction || r.dosage || []).map(function (d) {
+      return [d.text || (((d.doseAndRate || [])[0] || {}).doseQuantity ? quantity(d.doseAndRate[0].doseQuantity) : ""),
+              d.patientInstruction].filter(Boolean).join(" · ");
+    }).filter(Boolean).join("; ");
+  }
+  function renderRecord(of) {
+    fill("problems", of("Condition").map(function (c) {
+      return [text(c.code), text(c.clinicalStatus) || words(code(c.clinicalStatus)),
+              day(c.onsetDateTime || (c.onsetPeriod || {}).start) || c.onsetString, (c.recorder || c.asserter || {}).display];
+    }));
+    fill("medications", of("MedicationRequest").concat(of("MedicationStatement")).map(function (m) {
+      return [text(m.medicationCodeableConcept) || (m.medicationReference || {}).display, dosage(m), words(m.status),
+              day(m.authoredOn || m.effectiveDateTime || (m.effectivePeriod || {}).start)];
+    }));
+    fill("allergies", of("AllergyIntolerance").map(function (a) {
+      var reactions = (a.reaction || []).map(function (r) {
+        var signs = (r.manifestation || []).map(text).join(", ");
+        return r.severity ? signs + " (" + r.severity + ")" : signs;
+      }).join("; ");
+      return [text(a.code), reactions, { high: "High risk", low: "Low risk", "unable-to-assess": "Not assessed" }[a.criticality],
+              text(a.clinicalStatus) || words(code(a.clinicalStatus))];
+    }));
+    var vitals = [];
+    of("Observation").filter(isVital).sort(newest(function (o) { return o.effectiveDateTime; })).forEach(function (o) {
+      var parts = o.component && !o.valueQuantity ? o.component : [o];
+      parts.forEach(function (p) { vitals.push([day(o.effectiveDateTime), text(p.code), result(p)]); });
+    });
+    fill("vitals", vitals);
+    fill("immunizations", of("Immunization").sort(newest(function (i) { return i.occurrenceDateTime; })).map(function (i) {
+      var applied = (i.protocolApplied || [])[0] || {};
+      return [day(i.occurrenceDateTime), text(i.vaccineCode) + (i.status === "not-done" ? " (not given)" : ""),
+              applied.doseNumberPositiveInt ? "Dose " + applied.doseNumberPositiveInt : ""];
+    }));
+    fill("visits", of("Encounter").sort(newest(function (e) { return (e.period || {}).start; })).map(function (e) {
+      return [day((e.period || {}).start), (e.type || []).map(text).filter(Boolean)[0] || (e.class || {}).display || "Visit",
+              (e.participant || []).map(function (p) { return (p.individual || {}).display; }).filter(Boolean).join(", "),
+              (e.reasonCode || []).map(text).join(", ")];
+    }));
+    var members = [];
+    of("CareTeam").forEach(function (t) {
+      (t.participant || []).forEach(function (p) {
+        if ((p.member || {}).display) { members.push([p.member.display, (p.role || []).map(text).join(", "), (p.onBehalfOf || {}).display]); }
+      });
+    });
+    fill("care-team", members);
+  }
+
   function render() {
     var all = (bundle.entry || []).map(function (e) { return e.resource || {}; });
     var of = function (type) { return all.filter(function (r) { return r.resourceType === type; }); };
@@ -116,7 +180,8 @@
     $("patient-facts").textContent = patient.birthDate ? "Date of birth: " + patient.birthDate : "";
     $("period").textContent = payload.label || "";
 
-    var labs = of("Observation").sort(function (a, b) { return (b.effectiveDateTime || "").localeCompare(a.effectiveDateTime || ""); });
+    renderRecord(of);
+    var labs = of("Observation").filter(function (o) { return !isVital(o); }).sort(function (a, b) { return (b.effectiveDateTime || "").localeCompare(a.effectiveDateTime || ""); });
     var body = $("labs").querySelector("tbody");
     labs.forEach(function (o) {
       var row = el("tr");

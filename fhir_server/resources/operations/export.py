@@ -22,7 +22,7 @@ import json
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -35,6 +35,7 @@ from fhir_server import audit
 from fhir_server.access import Caller
 from fhir_server.resources import search as search_engine
 from fhir_server.resources.errors import FhirError
+from fhir_server.resources.operations.export_filters import Elements, TypeFilters, trim
 from fhir_server.resources.search import SearchScope, patient_compartments
 from fhir_server.resources.store import instant
 from fhir_server.services import Services
@@ -59,6 +60,8 @@ class ExportRequest:
     types: list[str]
     scopes: dict[str, SearchScope]
     since: datetime | None
+    type_filters: TypeFilters = field(default_factory=dict)  # per type, OR'ed searches
+    elements: Elements = field(default_factory=dict)
 
 
 def _bucket(services: Services) -> AsyncGridFSBucket:
@@ -152,7 +155,8 @@ async def _export_type(services: Services, job_id: str, resource_type: str, requ
             for resource in page:
                 if _last_updated(resource) > transaction_time:
                     continue  # changed after the snapshot instant: the next _since export has it
-                lines.append(json.dumps(resource, ensure_ascii=False, separators=(",", ":")))
+                lines.append(json.dumps(trim(resource, request.elements), ensure_ascii=False,
+                                        separators=(",", ":")))
                 if len(patients) < AUDIT_PATIENTS:
                     patients.update(patient_compartments(resource, base))
             if lines:
@@ -190,6 +194,11 @@ async def _pages(services: Services, resource_type: str, request: ExportRequest)
     embedded database, which sorts in memory, re-read the rest of the type for every page.
     """
     scope = request.scopes[resource_type]
+    filters = request.type_filters.get(resource_type)
+    if filters:
+        async for filtered in _filtered_pages(services, resource_type, request, filters):
+            yield filtered
+        return
     if scope.patients is None and not scope.restrictions.get(resource_type):
         query = {"lu": {"$gte": request.since}} if request.since is not None else {}
         page: list[dict[str, Any]] = []
@@ -206,10 +215,21 @@ async def _pages(services: Services, resource_type: str, request: ExportRequest)
         yield restricted
 
 
-async def _search_pages(services: Services, resource_type: str,
-                        request: ExportRequest) -> AsyncIterator[list[dict[str, Any]]]:
+async def _filtered_pages(services: Services, resource_type: str, request: ExportRequest,
+                          filters: list[list[tuple[str, str]]]) -> AsyncIterator[list[dict[str, Any]]]:
+    """``_typeFilter``: one search per filter, OR'ed (a resource two filters match is written once)."""
+    seen: set[str] = set()
+    for criteria in filters:
+        async for page in _search_pages(services, resource_type, request, criteria):
+            fresh = [r for r in page if r["id"] not in seen]
+            seen.update(r["id"] for r in fresh)
+            yield fresh
+
+
+async def _search_pages(services: Services, resource_type: str, request: ExportRequest,
+                        criteria: list[tuple[str, str]] | None = None) -> AsyncIterator[list[dict[str, Any]]]:
     """Through the search engine (SMART query restrictions apply), following its keyset cursor."""
-    params = [("_sort", "_lastUpdated"), ("_count", str(PAGE_SIZE)), ("_total", "none")]
+    params = [*(criteria or []), ("_sort", "_lastUpdated"), ("_count", str(PAGE_SIZE)), ("_total", "none")]
     if request.since is not None:
         params.append(("_lastUpdated", f"ge{instant(request.since)}"))
     cursor: str | None = None

@@ -1,5 +1,5 @@
 """Bulk Data Access routes (https://hl7.org/fhir/uv/bulkdata/export.html): kick-off
-(``$export`` at system and Patient level), status (``$export-status/{job}``: poll, DELETE to
+(``$export`` at system, Patient and Group level), status (``$export-status/{job}``: poll, DELETE to
 cancel) and download (``$export-file/{job}/{Type}.ndjson``). The logic lives in
 ``resources/operations/export.py``; these routes parse the request and shape the answers."""
 
@@ -12,11 +12,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from fhir_server.access import Caller, search_scope
+from fhir_server.access import Caller, check_resource, search_scope
 from fhir_server.resources.errors import FhirError, bad_request, forbidden, operation_outcome
 from fhir_server.resources.http import FhirResponse, prefer, read_json
-from fhir_server.resources.operations import export
-from fhir_server.resources.search import PATIENT_COMPARTMENT
+from fhir_server.resources.operations import export, export_filters
+from fhir_server.resources.search import PATIENT_COMPARTMENT, patient_compartments
 from fhir_server.resources.validation import check_type
 from fhir_server.services import Services
 from fhir_server.smart.bearer import CallerDep, ServicesDep
@@ -24,7 +24,7 @@ from fhir_server.smart.bearer import CallerDep, ServicesDep
 router = APIRouter()
 
 OUTPUT_FORMATS = {"application/fhir+ndjson", "application/ndjson", "ndjson"}
-SUPPORTED = {"_outputFormat", "_since", "_type"}
+SUPPORTED = {"_outputFormat", "_since", "_type", "_typeFilter", "_elements", "patient"}
 NDJSON = "application/fhir+ndjson"
 
 
@@ -42,7 +42,21 @@ async def export_patients(request: Request, caller: CallerDep, services: Service
     return await _kick_off(request, caller, services, patient_level=True)
 
 
-async def _kick_off(request: Request, caller: Caller, services: Services, *, patient_level: bool) -> Response:
+@router.get("/Group/{group_id}/$export")
+@router.post("/Group/{group_id}/$export")
+async def export_group(group_id: str, request: Request, caller: CallerDep, services: ServicesDep) -> Response:
+    """The compartments of the Group's member Patients only."""
+    if caller.patients is not None:
+        raise forbidden("Bulk export spans every patient: it needs a back-end token with system/ scopes.")
+    group = await services.store.read("Group", group_id)
+    assert group.resource is not None
+    check_resource(caller, "Group", group_id, patient_compartments(group.resource, services.settings.fhir_base), "r")
+    members = export_filters.group_members(group.resource, services.settings.fhir_base)
+    return await _kick_off(request, caller, services, patient_level=True, members=members)
+
+
+async def _kick_off(request: Request, caller: Caller, services: Services, *, patient_level: bool,
+                    members: list[str] | None = None) -> Response:
     if caller.patients is not None:
         raise forbidden("Bulk export spans every patient: it needs a back-end token with system/ scopes.")
     accept = request.headers.get("accept", "")
@@ -63,12 +77,31 @@ async def _kick_off(request: Request, caller: Caller, services: Services, *, pat
     since = _instant(since_values[-1]) if since_values else None
     requested = [t.strip() for n, v in params if n == "_type" for t in v.split(",") if t.strip()]
     types, scopes = await _types(services, caller, requested, patient_level)
+    patients = _patients(params, patient_level, members)
+    if patients is not None:
+        scopes = {t: export_filters.limited_to(scope, patients) for t, scope in scopes.items()}
+    filters = export_filters.type_filters([v for n, v in params if n == "_typeFilter"], services.settings.fhir_base)
+    elements = export_filters.elements([v for n, v in params if n == "_elements"])
     job_id = await export.start(services, caller, export.ExportRequest(
-        url=str(request.url), types=types, scopes=scopes, since=since))
+        url=str(request.url), types=types, scopes=scopes, since=since, type_filters=filters, elements=elements))
     status_url = f"{services.settings.fhir_base}/$export-status/{job_id}"
     outcome = operation_outcome("informational", f"Export started; poll {status_url} for its status.",
                                 severity="information")
     return FhirResponse(outcome, status_code=202, headers={"Content-Location": status_url})
+
+
+def _patients(params: list[tuple[str, str]], patient_level: bool, members: list[str] | None) -> list[str] | None:
+    """The patients whose compartments are exported (None: every patient)."""
+    asked = [v for n, v in params if n == "patient"]
+    if asked and not patient_level:
+        raise bad_request("patient applies to Patient/$export and Group/{id}/$export only.", ["patient"])
+    if not asked:
+        return members
+    ids = export_filters.patient_ids(asked)
+    outside = sorted(set(ids) - set(members)) if members is not None else []
+    if outside:
+        raise bad_request(f"Not members of the Group: {', '.join('Patient/' + i for i in outside)}.", ["patient"])
+    return ids
 
 
 async def _parameters(request: Request, services: Services) -> list[tuple[str, str]]:
@@ -81,6 +114,8 @@ async def _parameters(request: Request, services: Services) -> list[tuple[str, s
     out: list[tuple[str, str]] = []
     for parameter in body.get("parameter") or []:
         values = [v for k, v in parameter.items() if k.startswith("value")]
+        if values and isinstance(values[0], dict) and isinstance(values[0].get("reference"), str):
+            values = [values[0]["reference"]]  # patient: valueReference
         if not values or not isinstance(values[0], str):
             raise bad_request(f"Parameter '{parameter.get('name')}' needs a string, code or instant value.")
         out.append((str(parameter.get("name")), values[0]))

@@ -1,10 +1,10 @@
-"""The operation routes, one table: $everything and $validate (each operation's logic is
-in ``resources/operations/``)."""
+"""The operation routes, one table: $everything, $lastn and $validate (each operation's logic
+is in ``resources/operations/``)."""
 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from fhir_server.access import Caller, check_resource, search_scope
 from fhir_server.resources.errors import FhirError, bad_request, forbidden
 from fhir_server.resources.http import FhirResponse, read_json
+from fhir_server.resources.operations.lastn import last_n
 from fhir_server.resources.operations.patient_everything import MAX_COUNT, Page, all_patients_page, everything_page
 from fhir_server.resources.operations.validate import validate_resource
 from fhir_server.resources.routes.common import audit_access, known_type
@@ -83,6 +84,22 @@ async def patient_everything(patient_id: str, request: Request, caller: CallerDe
                                  cursor=request.query_params.get("_cursor"))
     await audit_access(services, caller, "operation", page.resources)
     return FhirResponse(_page_bundle(request, f"{base}/Patient/{patient_id}/$everything", page, base))
+
+
+@router.get("/Observation/$lastn")
+async def observation_lastn(request: Request, caller: CallerDep, services: ServicesDep) -> Response:
+    """The latest ``max`` Observations of each code for the subject, as a searchset."""
+    base = services.settings.fhir_base
+    params = parse_qsl(request.url.query, keep_blank_values=True)
+    found = await last_n(services.db.db, params, scope=search_scope(caller, "Observation"), base_url=base)
+    await audit_access(services, caller, "operation", found)
+    self_url = f"{base}/Observation/$lastn" + (f"?{request.url.query}" if request.url.query else "")
+    return FhirResponse({
+        "resourceType": "Bundle", "type": "searchset", "total": len(found),
+        "link": [{"relation": "self", "url": self_url}],
+        "entry": [{"fullUrl": f"{base}/Observation/{r['id']}", "resource": r, "search": {"mode": "match"}}
+                  for r in found],
+    })
 
 
 @router.post("/{resource_type}/$validate")

@@ -18,7 +18,7 @@ Two small extensions of dotted paths cover the ``where()`` filters that matter:
 * the ``targets`` of a reference parameter play the role of
   ``where(resolve() is Patient)``: only references to those types are indexed.
 
-Composite parameters (search.html#composite) are not supported and are left out.
+Composite parameters (search.html#composite) are in :mod:`.composite`; ``_has`` in :mod:`.has`.
 """
 
 from __future__ import annotations
@@ -543,6 +543,19 @@ type token type
 udi-carrier string udiCarrier.carrierHRF
 udi-di string udiCarrier.deviceIdentifier
 url uri url
+""",
+    "CodeSystem": """
+name string name
+status token status
+system uri url
+url uri url
+version token version
+""",
+    "ValueSet": """
+name string name
+status token status
+url uri url
+version token version
 """,
     "Group": """
 actual token actual

@@ -11,9 +11,11 @@ from typing import Any
 from ..errors import FhirError
 from .clauses import Clause, compile_clause
 from .definitions import SEARCH_PARAMS, get_param, params_for
+from .has import ReverseChain, resolve_reverse
 from .plan import Plan, _restriction_groups, _run, _visible
 from .query import Chain, Include, Query
 from .scope import SearchScope
+from .terminology import TerminologyFilter, resolve_terminology
 
 INCLUDE_LIMIT = 1000
 CHAIN_LIMIT = 5000
@@ -21,7 +23,12 @@ ITERATE_ROUNDS = 3
 
 
 # ------------------------------------------------------------------ chains
-async def _resolve_chain(db, ch: Chain, scope: SearchScope, base_url: str) -> Clause:
+async def _resolve_chain(db, ch: Chain | ReverseChain | TerminologyFilter, scope: SearchScope,
+                         base_url: str) -> Clause:
+    if isinstance(ch, ReverseChain):  # _has: the referrers' query gives the ids
+        return await resolve_reverse(db, ch, scope, base_url)
+    if isinstance(ch, TerminologyFilter):  # :in, :not-in, :above, :below: the server's ValueSets give the codes
+        return await resolve_terminology(db, ch, scope, base_url)
     entries: list[str] = []
     for t in ch.types:
         if not scope.type_allowed(t):

@@ -14,8 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .clauses import Clause, bad, compile_clause, split_or
+from .composite import composite_clause, composite_for
 from .definitions import SEARCH_PARAMS, SearchParam, get_param, params_for
 from .extract import SORTABLE_TYPES
+from .has import ReverseChain, reverse_chain
+from .terminology import MODIFIERS as TERMINOLOGY_MODIFIERS
+from .terminology import TerminologyFilter, terminology_filter
 
 DEFAULT_COUNT = 20
 MAX_COUNT = 1000
@@ -56,7 +60,7 @@ class Query:
 
     types: list[str]
     clauses: list[Clause] = field(default_factory=list)
-    chains: list[Chain] = field(default_factory=list)
+    chains: list[Chain | ReverseChain | TerminologyFilter] = field(default_factory=list)
     sort: list[tuple[str, bool]] = field(default_factory=list)  #: (param, descending)
     count: int = DEFAULT_COUNT
     includes: list[Include] = field(default_factory=list)
@@ -156,6 +160,13 @@ def _filter(q: Query, key: str, name: str, modifier: str, value: str, base_url: 
             chained, cmod = chained.split(":", 1)
         _chain(q, key, name, type_mod, chained + (":" + cmod if cmod else ""), value, strict)
         return
+    if name == "_has":
+        q.chains.append(reverse_chain(q.types, key, modifier, value))
+        return
+    composite = composite_for(q.types[0], name) if len(q.types) == 1 else None
+    if composite is not None:
+        q.clauses.append(composite_clause(q.types[0], composite, mod, value, base_url, key))
+        return
     sps = [params_for(t).get(name) for t in q.types]
     if not sps or any(sp is None for sp in sps):
         if strict:
@@ -170,6 +181,9 @@ def _filter(q: Query, key: str, name: str, modifier: str, value: str, base_url: 
     assert sp is not None
     if sp.type == "reference" and mod and mod[0].isupper() and mod not in SEARCH_PARAMS:
         raise bad(key, f"unknown resource type {mod}")
+    if sp.type == "token" and mod in TERMINOLOGY_MODIFIERS:
+        q.chains.append(terminology_filter(sp, mod, value, key))  # needs the server's ValueSets: resolved later
+        return
     q.clauses.append(compile_clause(sp, mod, value, base_url, key))
 
 

@@ -165,7 +165,7 @@ def test_send_record_viewer(page: Page, browser: Browser, smtp: Any) -> None:
         viewer.get_by_role("button", name=re.compile("Open", re.I)).click()
         expect(viewer.locator("#unlock")).to_be_hidden()
         # A panel's values are in its components: the blood pressure row is not blank.
-        pressure = viewer.locator("#labs tbody tr", has_text="Blood pressure").first
+        pressure = viewer.locator("tbody tr", has_text="Blood pressure").first
         expect(pressure).to_contain_text("Systolic")
         expect(viewer.locator("#labs tbody")).not_to_contain_text("10^3")
         check(viewer, "viewer record", problems)

@@ -81,7 +81,7 @@ def test_each_section_is_empty_then_shows_what_the_practice_recorded(page: Page,
     expect(systolic.locator(".lab-value .value")).to_have_text("124 mmHg")
     expect(diastolic.locator(".lab-value .value")).to_have_text("79 mmHg")
     expect(page.locator("details.vital").first).to_have_attribute("data-code", "8480-6")  # pressure first
-    for code, value in (("29463-7", "71.5 kg"), ("39156-5", "24.1 kg/m2"), ("8310-5", "36.8 °C")):
+    for code, value in (("29463-7", "71.5 kg"), ("39156-5", "24.1 kg/m²"), ("8310-5", "36.8 °C")):
         expect(page.locator(f'details.vital[data-code="{code}"] .lab-value .value')).to_have_text(value)
     systolic.locator("summary").click()
     expect(systolic.locator("table.history tbody tr")).to_have_count(3)
@@ -103,7 +103,7 @@ def test_each_section_is_empty_then_shows_what_the_practice_recorded(page: Page,
     note = visit.get_by_role("link", name=re.compile("Follow-up visit note"))
     expect(note).to_be_visible()
     shot(page, "record-visits")
-    opened = page.request.get(note.get_attribute("href") or "")
+    opened = page.request.get((note.get_attribute("href") or "") + "/file")  # the page embeds or offers it
     assert opened.status == 200 and opened.text() == "Follow-up visit. Doing well."
 
     open_section(page, "Care team")

@@ -23,7 +23,8 @@ run: $(STAMP)
 chromium:
 	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-liberation >/dev/null)
 
-# The JavaScript fhirclient (npm, pinned by the lock file) that tests/smart/test_js_fhirclient.py runs in Chromium.
+# The JavaScript fhirclient (npm, pinned by the lock file) that tests/smart/test_js_fhirclient.py runs in Chromium,
+# and axe-core, which tests/support/axe.py injects into every portal page state the browser tests check.
 $(JS_STAMP): tests/js/package.json tests/js/package-lock.json tests/js/.npmrc
 	@command -v npm >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null) \
 		|| { echo "npm is missing and could not be installed: install Node.js and npm for the JavaScript SMART test" >&2; exit 1; }

@@ -90,13 +90,13 @@ def create_app(settings: Settings) -> FastAPI:
         if _is_api(request):
             return await fhir_http.handle_fhir_error(request, exc)
         assert isinstance(exc, FhirError)
-        return _page_error(request, exc.status, exc.diagnostics)
+        return await _page_error(request, exc.status, exc.diagnostics)
 
     async def on_http_error(request: Request, exc: Exception) -> Response:
         if _is_api(request):
             return await fhir_http.handle_http_error(request, exc)
         assert isinstance(exc, StarletteHTTPException)
-        return _page_error(request, exc.status_code, str(exc.detail))
+        return await _page_error(request, exc.status_code, str(exc.detail))
 
     async def on_validation_error(request: Request, exc: Exception) -> Response:
         return await fhir_http.handle_validation_error(request, exc)
@@ -107,12 +107,16 @@ def create_app(settings: Settings) -> FastAPI:
         else:
             # The route template, not the path: a path can hold a secret (a Send Record link's id).
             log.exception("Unexpected error on %s %s", request.method, route_template(request.scope))
-            response = _page_error(request, 500, "Something went wrong on our side. Please try again in a moment.")
+            response = await _page_error(request, 500,
+                                         "Something went wrong on our side. Please try again in a moment.")
         return with_request_id(response)  # this 500 is sent from outside the RequestLog middleware
 
-    def _page_error(request: Request, status: int, message: str) -> Response:
+    async def _page_error(request: Request, status: int, message: str) -> Response:
         # The portal installs an HTML renderer (app.state.render_error_page); plain text otherwise.
         render = getattr(app.state, "render_error_page", None)
+        prepare = getattr(app.state, "prepare_error_page", None)  # e.g. who is signed in, for the page's menus
+        if prepare:
+            await prepare(request)
         if render:
             response: Response = render(request, status, message)
             return response

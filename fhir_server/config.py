@@ -5,9 +5,12 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from fhir_server import timefmt
 
 
 class Link(BaseSettings):
@@ -27,12 +30,12 @@ DEFAULT_RESOURCES = [
     Link(
         title="American Cancer Society",
         url="https://www.cancer.org/",
-        description="Support, programmes and answers 24 hours a day at 1-800-227-2345.",
+        description="Support, programs and answers 24 hours a day at 1-800-227-2345.",
     ),
     Link(
         title="CancerCare",
         url="https://www.cancercare.org/",
-        description="Free counselling, support groups and financial help from oncology social workers.",
+        description="Free counseling, support groups and financial help from oncology social workers.",
     ),
 ]
 
@@ -79,9 +82,23 @@ class Settings(BaseSettings):
     # SIGTERM: seconds to let requests in flight finish before they are cancelled.
     shutdown_timeout: float = Field(default=20, validation_alias=AliasChoices("CARESPACE_SHUTDOWN_TIMEOUT",
                                                                               "shutdown_timeout"))
+    # The practice's (and so its patients') time zone: every time a person reads is shown in it,
+    # or in the browser's own zone where the page can tell.
+    timezone: str = Field(default_factory=timefmt.server_zone_name,
+                          validation_alias=AliasChoices("CARESPACE_TIMEZONE", "timezone"))
     max_body_bytes: int = 16 * 1024 * 1024
     access_token_ttl: int = 3600
     backend_token_ttl: int = 300
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        timefmt.zone_named(value)
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return timefmt.zone_named(self.timezone)
 
     @property
     def fhir_base(self) -> str:

@@ -96,3 +96,12 @@ def test_an_invalid_setting_is_named_not_a_traceback(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "CARESPACE_DB_CACHE_SIZE" in result.stderr and "Traceback" not in result.stderr
     assert not result.stdout
+
+
+def test_an_unknown_time_zone_is_named_not_a_traceback(tmp_path: Path) -> None:
+    environment = {**env(), "CARESPACE_TIMEZONE": "Mars/Olympus"}
+    result = subprocess.run([*CARESPACE, "token", "--scope", "system/*.rs", "--data-dir", str(tmp_path)],
+                            env=environment, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and not result.stdout
+    assert "CARESPACE_TIMEZONE" in result.stderr and "not a time zone name" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1

@@ -34,6 +34,7 @@ from fhir_server.portal.settings import two_step_routes
 from fhir_server.services import Services
 from fhir_server.shl import routes as shl_routes
 
+log = logging.getLogger("carespace.portal")
 _TOKEN = re.compile(r"([?&]token=)[^&\s\"]+")
 _SHL_PATH = re.compile(r"(/shl/(?:manifest|file)/)[^/?#\s\"]+")
 
@@ -50,6 +51,15 @@ class RedactTokens(logging.Filter):
         if isinstance(record.args, tuple) and any(isinstance(a, str) for a in record.args):
             record.args = tuple(_redact(a) if isinstance(a, str) else a for a in record.args)
         return True
+
+
+async def _signed_in_for_error_page(request: Request) -> None:
+    """An error page keeps the navigation of the person signed in (a 404 runs no route, so
+    nothing has loaded the account yet); it never fails because of that."""
+    try:
+        await sessions.current_account(request)
+    except Exception:  # the error page must render whatever the session store says
+        log.warning("could not load the session for an error page", exc_info=True)
 
 
 async def _startup(services: Services) -> None:
@@ -79,6 +89,7 @@ def install(app: FastAPI) -> None:
     app.include_router(shl_routes.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.state.render_error_page = render_error_page
+    app.state.prepare_error_page = _signed_in_for_error_page
     app.state.startup_hooks.append(_startup)
     app.state.fhir_routers = [*getattr(app.state, "fhir_routers", []), operation_invite.router]
 

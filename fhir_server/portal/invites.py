@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from fhir_server import mail
+from fhir_server import mail, timefmt
 from fhir_server.portal import accounts, links
 from fhir_server.portal.accounts import Account
 from fhir_server.services import Services
@@ -34,8 +35,8 @@ def mailer(services: Services) -> mail.Mailer:
     return mail.Mailer(services.settings, services.db)
 
 
-def _when(moment: Any) -> str:
-    return f"{moment:%d %B %Y at %H:%M} UTC"
+def _when(services: Services, moment: datetime) -> str:
+    return timefmt.moment(moment, services.settings.zone)
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ async def invite_patient(services: Services, patient_id: str, email: str) -> Inv
     url = f"{services.settings.base_url.rstrip('/')}/register?token={token}"
     sender = mailer(services)
     await sender.send(email, "invite", name=display_name(version.resource) or "there", link=url,
-                      expires=_when(link.expires))
+                      expires=_when(services, link.expires))
     log.info("invite for Patient/%s stored and handed to the mailer", patient_id)
     return InviteSent(patient_id=patient_id, email=email, resent=previous > 0, outbox=sender.uses_outbox)
 

@@ -7,14 +7,19 @@ or framed, and scripts and styles come only from ``/static``.
 
 from __future__ import annotations
 
+from datetime import tzinfo
 from pathlib import Path
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
+from jinja2.runtime import Context
+from markupsafe import Markup
 
-from fhir_server.portal import csrf
+from fhir_server import timefmt
+from fhir_server.portal import csrf, forms
+from fhir_server.portal.units import display_unit
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STATIC = Path(__file__).resolve().parent / "static"
@@ -28,6 +33,34 @@ def add_templates(folder: Path) -> None:
     pages can extend the portal's layout and include its pieces."""
     if str(folder) not in _loader.searchpath:
         _loader.searchpath.append(str(folder))
+
+
+def zone_of(request: Request | None) -> tzinfo:
+    """The practice's time zone (the server's when the app has no settings yet)."""
+    services = getattr(request.app.state, "services", None) if request is not None else None
+    return services.settings.zone if services else timefmt.zone_named(timefmt.server_zone_name())
+
+
+# The shared formatters every template uses (the practice console's too): one date style, and
+# UCUM units as lab reports print them ({{ "10*3/uL" | unit }} -> ×10³/µL).
+@pass_context
+def _day(ctx: Context, value: timefmt.Moment) -> str:
+    return timefmt.day(value, zone_of(ctx.get("request")))
+
+
+@pass_context
+def _moment(ctx: Context, value: timefmt.Moment) -> str:
+    return timefmt.moment(value, zone_of(ctx.get("request")))
+
+
+@pass_context
+def _time_tag(ctx: Context, value: timefmt.Moment, with_time: bool = False) -> Markup:
+    return timefmt.time_tag(value, zone_of(ctx.get("request")), with_time=with_time)
+
+
+env.filters.update(day=_day, moment=_moment, time_tag=_time_tag, unit=display_unit)
+# Form errors, the same on every form: {{ error_summary(problems) }} and <input{{ invalid(problems, "id") }}>.
+env.globals.update(error_summary=forms.error_summary, invalid=forms.invalid)
 
 SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",

@@ -9,10 +9,12 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.background import BackgroundTask
 
+from fhir_server import timefmt
 from fhir_server.ops.metrics import LOCKOUTS, SIGN_IN_FAILURES
 from fhir_server.portal import accounts, csrf, invites, links, lockout, passwords, second_step, sessions
 from fhir_server.portal.accounts import EmailInUse
 from fhir_server.portal.delegates import accept as delegate_accept
+from fhir_server.portal.forms import Problem
 from fhir_server.portal.invites import display_name, mailer
 from fhir_server.portal.pages import render
 from fhir_server.portal.passwords import RULE_TEXT, RULES
@@ -66,11 +68,14 @@ async def login(request: Request, email: Annotated[str, Form()] = "", password: 
     key = accounts.normalise_email(email)
     form = {"email": email, "birth_date": birth_date}
 
-    def again(message: str, status: int) -> Response:
-        return render(request, "auth/login.html", status=status, error=message, form=form, next=safe_next(next, ""))
+    def again(message: str, status: int, *fields: str) -> Response:
+        return render(request, "auth/login.html", status=status, problems=[Problem(message, *fields)], form=form,
+                      next=safe_next(next, ""))
 
     if not key or not password or not birth_date:
-        return again("Please enter your email, password and date of birth.", 400)
+        empty = [name for name, value in (("email", key), ("password", password), ("birth_date", birth_date))
+                 if not value]
+        return again("Please enter your email, password and date of birth.", 400, *empty)
     if await lockout.charge(db, key, now):  # before the password is checked: parallel guesses share the limit
         return again(LOCKED, 429)
     account = await accounts.find_by_email(db, key)
@@ -79,12 +84,12 @@ async def login(request: Request, email: Annotated[str, Form()] = "", password: 
         until = await lockout.record_failure(db, key, now)
         SIGN_IN_FAILURES.inc()
         if until is None:
-            return again(WRONG_DETAILS, 400)
+            return again(WRONG_DETAILS, 400, "email", "password", "birth_date")
         log.warning("sign-in locked for 15 minutes after repeated failures")
         LOCKOUTS.inc()
         if account:
             await mailer(services).send(account.email, "lockout", name=account.first_name,
-                                        until=f"{until:%H:%M} UTC")
+                                        until=timefmt.moment(until, services.settings.zone))
         return again(LOCKED, 429)
     if await second_step.required(db, account.id):
         await lockout.refund(db, key)  # the code's failures count from here; a success clears them
@@ -127,9 +132,9 @@ async def _open_link(request: Request, kind: str, token: str | None, *,
 
 
 def _password_problems(password: str, confirm: str) -> list[str]:
-    problems = [RULE_TEXT[name] for name in passwords.unmet_rules(password)]
+    problems = [Problem(RULE_TEXT[name], "password") for name in passwords.unmet_rules(password)]
     if password and password != confirm:
-        problems.append("The two passwords must match")
+        problems.append(Problem("The two passwords must match", "password_confirm"))
     return problems
 
 
@@ -216,7 +221,7 @@ async def forgot(request: Request, email: Annotated[str, Form()] = "") -> Respon
     services = services_of(request)
     if "@" not in email:
         return render(request, "auth/forgot.html", status=400, form={"email": email},
-                      error="Please enter the email address you use to sign in.")
+                      problems=[Problem("Please enter the email address you use to sign in.", "email")])
     response = render(request, "auth/forgot_sent.html", email=email.strip())
     # The same answer at once for every address; the lookup and the mail run once it is sent.
     response.background = BackgroundTask(invites.reset_after_answer, services, email)

@@ -10,10 +10,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
-from fhir_server import two_step
+from fhir_server import timefmt, two_step
 from fhir_server.db import ACCOUNTS
 from fhir_server.ops.metrics import LOCKOUTS, SIGN_IN_FAILURES
 from fhir_server.portal import accounts, csrf, lockout, second_step, sessions
+from fhir_server.portal.forms import Problem
 from fhir_server.portal.invites import mailer
 from fhir_server.portal.pages import render
 from fhir_server.portal.routes_auth import LOCKED, redirect
@@ -27,7 +28,7 @@ WRONG_CODE = ("That code did not work. Enter the 6-digit code your authenticator
 
 
 def _login_again(request: Request, message: str, status: int) -> Response:
-    return render(request, "auth/login.html", status=status, error=message, form={}, next="")
+    return render(request, "auth/login.html", status=status, problems=[Problem(message)], form={}, next="")
 
 
 @router.get(second_step.PATH)
@@ -48,7 +49,7 @@ async def enter_code(request: Request, code: Annotated[str, Form()] = "") -> Res
         return _login_again(request, EXPIRED, 400)
     if not code.strip():
         return render(request, "auth/code.html", status=400, title="Enter your code",
-                      error="Enter the code from your authenticator app.")
+                      problems=[Problem("Enter the code from your authenticator app.", "code")])
     if await lockout.charge(db, pending.key, now):
         response = _login_again(request, LOCKED, 429)
         await second_step.finish(request, response, pending)
@@ -57,12 +58,14 @@ async def enter_code(request: Request, code: Annotated[str, Form()] = "") -> Res
         SIGN_IN_FAILURES.inc()
         until = await lockout.record_failure(db, pending.key, now)
         if until is None:
-            return render(request, "auth/code.html", status=400, title="Enter your code", error=WRONG_CODE)
+            return render(request, "auth/code.html", status=400, title="Enter your code",
+                          problems=[Problem(WRONG_CODE, "code")])
         log.warning("sign-in locked for 15 minutes after repeated failures")
         LOCKOUTS.inc()
         account = await accounts.get(db, pending.account_id)
         if account:
-            await mailer(services).send(account.email, "lockout", name=account.first_name, until=f"{until:%H:%M} UTC")
+            await mailer(services).send(account.email, "lockout", name=account.first_name,
+                                        until=timefmt.moment(until, services.settings.zone))
         response = _login_again(request, LOCKED, 429)
         await second_step.finish(request, response, pending)
         return response

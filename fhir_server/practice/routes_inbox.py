@@ -15,7 +15,6 @@ from fhir_server import audit
 from fhir_server.access import check_resource, check_staff_action, check_write, search_scope
 from fhir_server.portal import csrf
 from fhir_server.portal.messages import records, threads
-from fhir_server.portal.messages.routes import long_date, short_date
 from fhir_server.portal.sessions import services_of
 from fhir_server.practice import inbox
 from fhir_server.practice.pages import redirect, render
@@ -55,7 +54,7 @@ async def inbox_page(request: Request, console: ConsoleDep, category: str = "", 
                        patients=[t.patient_id for t in shown if t.patient_id],
                        entities=[f"Communication/{t.id}" for t in shown], description="Practice inbox")
     return render(request, "inbox.html", active="inbox", title="Inbox", rows=shown, categories=categories,
-                  category=category, state=state, states=inbox.STATES, when=inbox.when, short_date=short_date,
+                  category=category, state=state, states=inbox.STATES, when=inbox.when,
                   notice=NOTICES.get(notice or ""))
 
 
@@ -93,7 +92,7 @@ async def _thread_page(request: Request, console: Console, message_id: str, *, s
                        entities=[f"Communication/{m.id}" for m in cards])
     cards.sort(key=lambda m: (m.sent is not None, m.sent or datetime.min.replace(tzinfo=UTC)))
     return render(request, "thread.html", status=status, active="inbox", title=thread.subject, thread=thread,
-                  cards=cards, view=view, error=error, text=text, notice=notice, long_date=long_date,
+                  cards=cards, view=view, error=error, text=text, notice=notice,
                   body_max=threads.BODY_MAX)
 
 

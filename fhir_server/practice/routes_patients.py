@@ -17,7 +17,6 @@ from fhir_server.portal.delegates.grants import list_grants
 from fhir_server.portal.health import attachment, documents, labs, records
 from fhir_server.portal.invites import AlreadyRegistered, invite_patient, mailer
 from fhir_server.portal.messages import records as message_records
-from fhir_server.portal.messages.routes import long_date, short_date
 from fhir_server.portal.sessions import services_of
 from fhir_server.practice import access_log, inbox, patients, share
 from fhir_server.practice.pages import redirect, render
@@ -64,7 +63,7 @@ async def _patient_page(request: Request, console: Console, patient_id: str, *, 
     conversations = inbox.group([m.resource for m in messages], services.settings.fhir_base)
     await audit.record(services.store, console.caller, "portal", patients=[patient_id],
                        entities=[f"Communication/{t.id}" for t in conversations])
-    context: dict[str, object] = {"conversations": conversations, "when": inbox.when, "short_date": short_date}
+    context: dict[str, object] = {"conversations": conversations, "when": inbox.when}
     if console.may("chart"):
         observations, reports = await records.lab_data(services, view)
         tests = labs.group_tests(observations, reports)
@@ -179,4 +178,4 @@ async def patient_access_log(request: Request, console: ConsoleDep, patient_id: 
     await audit.record(services.store, console.caller, "search-type", patients=[patient_id],
                        entities=[f"Patient/{patient_id}"], description="Access log read")
     return render(request, "access_log.html", active="patients", title=f"Access log · {view.patient_name}",
-                  view=view, entries=entries, long_date=long_date)
+                  view=view, entries=entries)

@@ -98,7 +98,7 @@ class CreatedLink:
 
 def label_for(practice_name: str, start: date, end: date) -> str:
     """The link's label (at most 80 characters, as the spec allows); no patient detail in it."""
-    tail = f", {start:%d %b %Y} to {end:%d %b %Y}"
+    tail = f", {start:%b} {start.day}, {start.year} to {end:%b} {end.day}, {end.year}"  # the portal's date style
     return f"Health record from {practice_name}"[:80 - len(tail)] + tail
 
 

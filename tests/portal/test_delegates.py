@@ -106,7 +106,7 @@ def test_invite_register_act_resend_and_revoke(browser: Browser, page: Page, ser
     expect(liam_page).to_have_url(f"{server.url}/login?notice=registered")
     sign_in(liam_page, liam, PASSWORD, "1990-03-04")
     expect(liam_page).to_have_url(f"{server.url}/health")
-    expect(liam_page.locator(".viewing-banner")).to_have_text("Viewing Jane Doe's record")
+    expect(liam_page.locator(".viewing-banner")).to_have_text("Viewing Jane Doe's record · Jane Doe gave you access")
     shot(liam_page, "delegate-health-banner")
 
     page.goto("/users")
@@ -115,7 +115,7 @@ def test_invite_register_act_resend_and_revoke(browser: Browser, page: Page, ser
     # A delegate never manages the patient's users: 403 on the page and on every POST.
     liam_page.goto("/users")
     expect(liam_page.get_by_role("heading", name="Not allowed")).to_be_visible()
-    expect(liam_page.locator(".viewing-banner")).to_have_text("Viewing Jane Doe's record")
+    expect(liam_page.locator(".viewing-banner")).to_have_text("Viewing Jane Doe's record · Jane Doe gave you access")
     person, consent = grant_of(admin, liam)
     assert csrf_post(liam_page, "/users/invite", {"email": unique_email("x"), "birth_date": "1990-01-01"}) == 403
     assert csrf_post(liam_page, f"/users/{consent['id']}/revoke", {}) == 403

@@ -44,7 +44,7 @@ def test_existing_account_accepts_the_invite_and_switches_records(browser: Brows
     expect(page).to_have_url(f"{server.url}/register/accept")
     page.get_by_role("button", name="Accept the invitation").click()
     expect(page).to_have_url(f"{server.url}/health")
-    expect(page.locator(".viewing-banner")).to_have_text("Viewing Jane Doe's record")
+    expect(page.locator(".viewing-banner")).to_have_text("Viewing Jane Doe's record · Jane Doe gave you access")
 
     # The switcher in the user menu: her own record and Jane's.
     page.locator(".user-menu summary").click()
@@ -62,7 +62,7 @@ def test_existing_account_accepts_the_invite_and_switches_records(browser: Brows
 
     page.locator(".user-menu summary").click()
     page.locator(".menu-switch").get_by_role("button", name="Jane Doe").click()
-    expect(page.locator(".viewing-banner")).to_have_text("Viewing Jane Doe's record")
+    expect(page.locator(".viewing-banner")).to_have_text("Viewing Jane Doe's record · Jane Doe gave you access")
     page.goto("/users")
     expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
 

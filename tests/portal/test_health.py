@@ -47,9 +47,13 @@ def test_labs_show_the_latest_result_per_test_and_open_to_the_history(page: Page
     row = page.locator('details.lab[data-code="6875-9"]')
     row.locator("summary").click()
     expect(row.locator("table.history tbody tr")).to_have_count(len(history))
-    chart = row.get_by_role("img")
+    chart = row.get_by_role("group", name=re.compile("^Trend of"))
     expect(chart).to_be_visible()
-    assert "Trend of" in (chart.get_attribute("aria-label") or "")
+    # Each point takes the focus and then shows its value; the axis names the unit.
+    point = chart.get_by_role("img").last
+    point.focus()
+    expect(point.locator(".trend-tip")).to_be_visible()
+    expect(chart.locator(".trend-unit")).to_have_text("U/mL")
     dates = [t.get_attribute("datetime") or "" for t in row.locator("table.history tbody time").all()]
     assert dates == sorted(dates, reverse=True)
     row.scroll_into_view_if_needed()
@@ -61,6 +65,8 @@ def test_six_recent_documents_then_all_with_filters(page: Page, admin: httpx.Cli
     current = all_pages(admin, "/DocumentReference", {"patient": "jane-doe", "status": "current", "_count": "100"})
     recent = page.locator("section.documents li.doc")
     expect(recent).to_have_count(6)
+    # Every note is a US Core "Clinical Note": saying so on each row says nothing.
+    expect(page.locator("section.documents")).not_to_contain_text("Clinical Note")
     # Newest first. Several documents share a date, so compare dates, not one arbitrary id.
     by_id = {d["id"]: d["date"] for d in current}
     shown = [(recent.nth(i).locator("a").get_attribute("href") or "").rsplit("/", 1)[-1] for i in range(6)]
@@ -90,7 +96,7 @@ def test_a_pdf_opens_and_another_patients_document_is_not_found(page: Page, admi
     signed_in(page, JANE)
     docs = all_pages(admin, "/DocumentReference", {"patient": "jane-doe", "_count": "100"})
     pdf = next(d for d in docs if d["content"][0]["attachment"]["contentType"] == "application/pdf")
-    response = page.request.get(f"/health/documents/{pdf['id']}")
+    response = page.request.get(f"/health/documents/{pdf['id']}/file")
     assert response.status == 200
     assert response.headers["content-type"] == "application/pdf"
     assert response.headers["content-disposition"].startswith("inline; filename=")
@@ -100,7 +106,7 @@ def test_a_pdf_opens_and_another_patients_document_is_not_found(page: Page, admi
     for doc_id in (robert["id"], "no-such-document"):
         page.goto(f"/health/documents/{doc_id}")
         expect(page.get_by_role("heading", name="Page not found")).to_be_visible()
-        other = page.request.get(f"/health/documents/{doc_id}")
+        other = page.request.get(f"/health/documents/{doc_id}/file")
         assert other.status == 404 and not other.body().startswith(b"%PDF")
 
 
@@ -151,11 +157,11 @@ def test_a_document_kept_in_a_binary_opens_only_for_its_patient(server: Any, adm
         client.post("/login", data={"email": "jane.doe@example.org", "password": "Jane-Demo-2026!",
                                     "birth_date": "1968-04-12", "csrf_token": token.group(1)})
         for doc_id in (own, by_doc):
-            opened = client.get(f"/health/documents/{doc_id}")
+            opened = client.get(f"/health/documents/{doc_id}/file")
             assert opened.status_code == 200, opened.text
             assert opened.headers["content-type"].startswith("text/plain")
             assert opened.content == b"Port placement went well."
         for doc_id in (plain, foreign, borrowed):
-            refused = client.get(f"/health/documents/{doc_id}")
+            refused = client.get(f"/health/documents/{doc_id}/file")
             assert refused.status_code == 404, doc_id
             assert "no longer available" in refused.text and "Port placement went well." not in refused.text

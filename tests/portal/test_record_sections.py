@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from fhir_server.portal.record import allergies, medications, problems, visits, vitals
 
 
@@ -51,6 +53,7 @@ def test_allergy_reactions_and_risk() -> None:
         ("Peanut", ["Swelling, Wheezing (severe)"], "High risk", "Food allergy")
 
 
-def test_visit_times_are_said_in_utc() -> None:
-    assert visits.moment_text("2026-12-03T09:05:00-05:00") == "Dec 3, 2026 at 2:05 PM UTC"
+def test_visit_times_use_the_one_date_style() -> None:
+    assert visits.moment_text("2026-12-03T09:05:00-05:00") == "Dec 3, 2026, 2:05 PM"
+    assert visits.moment_text("2026-12-03T09:05:00-05:00", ZoneInfo("America/New_York")) == "Dec 3, 2026, 9:05 AM"
     assert visits.moment_text("2026-12-03") == "Dec 3, 2026"

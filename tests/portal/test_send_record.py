@@ -86,7 +86,7 @@ def test_patient_sends_a_year_and_the_recipient_opens_it(page: Page, browser: Br
     mail = smtp.wait_for(recipient, "sent you health records")
     body = text_of(mail)
     assert "Riverbend Oncology Associates" in mail["From"]
-    assert "Robert Chen" in body and "01 January 2019 to 31 December 2019" in body
+    assert "Robert Chen" in body and "Jan 1, 2019 to Dec 31, 2019" in body
     assert "For Robert's visit on Monday." in body
     assert PASSWORD not in body and PASSWORD not in html_of(mail)
     link = viewer_link(mail)
@@ -97,7 +97,7 @@ def test_patient_sends_a_year_and_the_recipient_opens_it(page: Page, browser: Br
         viewer = other.new_page()
         viewer.goto(link)
         expect(viewer.get_by_role("heading", name="Open the shared health record")).to_be_visible()
-        expect(viewer.locator("#label")).to_contain_text("01 Jan 2019 to 31 Dec 2019")
+        expect(viewer.locator("#label")).to_contain_text("Jan 1, 2019 to Dec 31, 2019")
         expect(viewer.get_by_text("Robert")).to_have_count(0)  # nothing of the patient before the password
         shot(viewer, "shl-viewer-password")
         viewer.get_by_label("Password").fill("Blue-Heron-2018")
@@ -128,7 +128,14 @@ def test_patient_sends_a_year_and_the_recipient_opens_it(page: Page, browser: Br
         page.goto("/send-record")
         item = page.locator(".sent-item", has_text=recipient)
         expect(item.locator("dd").nth(3)).not_to_have_text("Not yet")
-        item.get_by_role("button", name="Revoke").click()
+        item.get_by_role("link", name=re.compile("^Revoke the link sent to")).click()
+        # Revoking cannot be undone, so the page asks first; keeping it changes nothing.
+        expect(page.get_by_role("heading", level=1)).to_have_text(f"Revoke the link sent to {recipient}?")
+        shot(page, "send-record-revoke-confirm")
+        page.get_by_role("link", name="Keep the link").click()
+        expect(page.locator(".sent-item", has_text=recipient).locator(".badge")).to_have_text("Active")
+        page.locator(".sent-item", has_text=recipient).get_by_role("link", name=re.compile("^Revoke")).click()
+        page.get_by_role("button", name="Revoke the link").click()
         expect(page.locator("main [role=status]")).to_contain_text("The link is revoked")
         expect(page.locator(".sent-item", has_text=recipient).locator(".badge")).to_have_text("Revoked")
         viewer.goto("about:blank")

@@ -134,7 +134,7 @@ def test_a_shared_document_is_opened_by_the_patient_and_the_access_log_names_who
         patient_page.goto("/health")
         patient_page.get_by_role("link", name="After-visit instructions").click()
         expect(patient_page.locator("body")).to_contain_text("Call us if your temperature is over 38 °C.")
-        opened = patient_page.request.get(f"/health/documents/{scan['id']}")
+        opened = patient_page.request.get(f"/health/documents/{scan['id']}/file")
         assert opened.status == 200 and opened.headers["content-type"] == "application/pdf" and opened.body() == PDF
     finally:
         patient_context.close()

@@ -8,7 +8,6 @@ launch URL with ``iss`` and ``launch``; the app then redeems ``launch`` at /auth
 
 from __future__ import annotations
 
-from datetime import datetime
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
@@ -29,10 +28,6 @@ NOT_CONNECTED = "That app is not connected to this record any more. Nothing was 
 NOT_OPENABLE = "That app cannot be opened from the portal. It may have been removed by the practice."
 
 
-def short_date(moment: datetime | None) -> str:
-    return f"{moment:%b} {moment.day}, {moment.year}" if moment else ""
-
-
 def _redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303, headers={"Cache-Control": "no-store"})
 
@@ -50,7 +45,7 @@ async def _page(request: Request, view: Viewing, *, status: int = 200, notice: s
     openable = await launchable_clients(services.db)
     apps = await connected.connected_apps(services, view.account.id, view.patient_id)
     return render(request, "apps/index.html", status=status, active="apps", title="Apps", view=view,
-                  openable=openable, connected=apps, notice=notice, problem=problem, short_date=short_date)
+                  openable=openable, connected=apps, notice=notice, problem=problem)
 
 
 @router.get("/apps")

@@ -13,11 +13,12 @@ from datetime import date
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from fhir_server import audit
+from fhir_server import audit, timefmt
 from fhir_server.access import Caller, check_resource, check_write, search_scope
 from fhir_server.db import ACCOUNTS
 from fhir_server.portal import accounts, links
 from fhir_server.portal.delegates import resources as shapes
+from fhir_server.portal.forms import Problem
 from fhir_server.portal.invites import display_name, mailer
 from fhir_server.resources.errors import FhirError, not_found
 from fhir_server.resources.search import patient_compartments, search
@@ -130,17 +131,17 @@ def check_form(*, email: str, birth_date: str, name: str, relationship: str, tod
     email = accounts.normalise_email(email)
     local, _, domain = email.partition("@")
     if not local or "." not in domain or len(email) > 254 or any(c.isspace() for c in email):
-        problems.append("Enter the person's email address, like name@example.com.")
+        problems.append(Problem("Enter the person's email address, like name@example.com.", "invite-email"))
     try:
         born = date.fromisoformat(birth_date.strip())
         if born > today or born.year < 1900:
-            problems.append("Enter the person's date of birth: a date in the past.")
+            problems.append(Problem("Enter the person's date of birth: a date in the past.", "invite-birth-date"))
     except ValueError:
-        problems.append("Enter the person's date of birth.")
+        problems.append(Problem("Enter the person's date of birth.", "invite-birth-date"))
     if len(name) > 200:
-        problems.append("The name is too long.")
+        problems.append(Problem("The name is too long.", "invite-name"))
     if relationship and relationship not in shapes.RELATIONSHIPS:
-        problems.append("Choose a relationship from the list.")
+        problems.append(Problem("Choose a relationship from the list.", "invite-relationship"))
     return problems
 
 
@@ -198,8 +199,9 @@ async def send_invite(services: Services, patient_name: str, grant: Grant) -> No
                                     patient_id=patient_id, related_person=grant.person_id,
                                     consent=grant.consent_id)
     url = f"{services.settings.base_url.rstrip('/')}/register?token={token}"
+    expires = timefmt.moment(link.expires, services.settings.zone)
     await mailer(services).send(grant.email, "delegate_invite", name=grant.name or "there",
-                                patient_name=patient_name, link=url, expires=f"{link.expires:%d %B %Y at %H:%M} UTC")
+                                patient_name=patient_name, link=url, expires=expires)
     log.info("delegate invite for Consent/%s stored and handed to the mailer", grant.consent_id)
 
 

@@ -44,13 +44,15 @@ class Content:
     def inline(self) -> bool:
         return self.content_type in INLINE
 
-    def headers(self) -> dict[str, str]:
+    def headers(self, *, download: bool = False) -> dict[str, str]:
         ascii_name = self.filename.encode("ascii", "replace").decode().replace("?", "_")
-        disposition = "inline" if self.inline else "attachment"
+        disposition = "inline" if self.inline and not download else "attachment"
         media = f"{self.content_type}; charset=utf-8" if self.content_type.startswith("text/") else self.content_type
         names = f"filename=\"{ascii_name}\"; filename*=UTF-8''{quote(self.filename)}"
         return {"Content-Type": media, "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
-                "Referrer-Policy": "no-referrer", "Content-Disposition": f"{disposition}; {names}"}
+                "Referrer-Policy": "no-referrer", "Content-Disposition": f"{disposition}; {names}",
+                # Only the portal's own document page may embed it.
+                "X-Frame-Options": "SAMEORIGIN", "Content-Security-Policy": "frame-ancestors 'self'"}
 
 
 def not_found(doc_id: str) -> FhirError:

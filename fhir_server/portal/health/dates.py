@@ -4,8 +4,10 @@ optional ``from``/``to`` period of lists and downloads."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
+
+from fhir_server.portal.forms import Problem
 
 # Where each resource keeps the date it happened (first present wins).
 DATE_FIELDS = ("effectiveDateTime", "effectivePeriod.start", "effectiveInstant", "issued", "date", "sent",
@@ -100,17 +102,15 @@ def period_from(raw_from: str | None, raw_to: str | None) -> Period:
     raw_from, raw_to = (raw_from or "").strip(), (raw_to or "").strip()
     start = parse_day(raw_from) if raw_from else None
     end = parse_day(raw_to) if raw_to else None
-    error = None
+    error: str | None = None
     if raw_from and (start is None or len(raw_from) != 10):
-        error, start = "The start date is not a date. Use the date picker or the form YYYY-MM-DD.", None
+        error = Problem("The start date is not a date. Use the date picker or the form YYYY-MM-DD.", "from")
+        start = None
     elif raw_to and (end is None or len(raw_to) != 10):
-        error, end = "The end date is not a date. Use the date picker or the form YYYY-MM-DD.", None
+        error, end = Problem("The end date is not a date. Use the date picker or the form YYYY-MM-DD.", "to"), None
     elif start and end and start > end:
-        error = "The start date is after the end date."
+        error = Problem("The start date is after the end date.", "from", "to")
     if error:
         return Period(None, None, error, raw_from, raw_to)
     return Period(start, end, None, raw_from, raw_to)
 
-
-def now_stamp() -> str:
-    return datetime.now().astimezone().strftime("%b %-d, %Y at %H:%M")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from fhir_server.portal.forms import Problem
 from fhir_server.portal.health.dates import Period, short_date
 from fhir_server.portal.health.labs import concept_text
 from fhir_server.portal.health.records import cursor_of, matches, search_all, search_page
@@ -49,6 +50,12 @@ def type_token(concept: dict[str, Any] | None) -> str:
     return f"{coding.get('system', '')}|{coding['code']}" if coding else ""
 
 
+def _generic(category: dict[str, Any]) -> bool:
+    """US Core's "Clinical Note" category, which every note carries: saying it on each row says nothing."""
+    return any(c.get("code") == "clinical-note" for c in category.get("coding", [])) or \
+        concept_text(category).strip().lower() == "clinical note"
+
+
 def to_doc(resource: dict[str, Any]) -> Doc:
     attachment = next((c.get("attachment", {}) for c in resource.get("content", [])), {})
     doc_type = concept_text(resource.get("type"))
@@ -58,7 +65,7 @@ def to_doc(resource: dict[str, Any]) -> Doc:
     content_type = str(attachment.get("contentType", "")).split(";")[0].strip().lower()
     return Doc(id=str(resource.get("id")), title=str(title), type=doc_type, date=date, when=short_date(date),
                author=", ".join(a for a in authors if a), category=", ".join(
-                   concept_text(c) for c in resource.get("category", []) if concept_text(c)),
+                   concept_text(c) for c in resource.get("category", []) if concept_text(c) and not _generic(c)),
                kind=KINDS.get(content_type, "File"))
 
 
@@ -86,7 +93,7 @@ async def page(services: Services, view: Viewing, *, doc_type: str, period: Peri
     if period.error:
         return DocPage([], error=period.error, type_options=options)
     if doc_type and doc_type not in dict(options):
-        return DocPage([], error="There are no documents of that type. Choose a type from the list.",
+        return DocPage([], error=Problem("There are no documents of that type. Choose a type from the list.", "type"),
                        type_options=options)
     params: list[tuple[str, str]] = [("status", "current"), ("_sort", "-date"), ("_count", str(PER_PAGE)),
                                      ("_total", "none"), *period.search_params("date")]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fhir_server.portal.health.dates import clinical_date, short_date
+from fhir_server.portal.units import display_unit
 
 LOINC = "http://loinc.org"
 
@@ -103,9 +104,9 @@ def number(value: Any) -> str:
 def quantity_text(quantity: dict[str, Any]) -> str:
     if "value" not in quantity:
         return ""
-    unit = quantity.get("unit") or quantity.get("code") or ""
+    unit = display_unit(quantity.get("unit") or quantity.get("code") or "")
     text = f"{quantity.get('comparator', '')}{number(quantity['value'])}"
-    return f"{text} {unit}".strip() if unit not in ("1", "{count}") else text
+    return f"{text} {unit}".strip()
 
 
 def value_text(element: dict[str, Any]) -> str:
@@ -150,10 +151,10 @@ def range_text(element: dict[str, Any]) -> str:
         return ""
     first = ranges[0]
     if first.get("text"):
-        return str(first["text"])
+        return display_unit(str(first["text"]))  # the lab's own text: "1.8-7.7 10^3/uL" reads "×10³/µL" too
     low, high = first.get("low"), first.get("high")
     if low and high:
-        unit = high.get("unit") or high.get("code") or ""
+        unit = display_unit(high.get("unit") or high.get("code") or "")
         return f"{number(low.get('value'))}–{number(high.get('value'))} {unit}".strip()
     if low:
         return f"≥ {quantity_text(low)}"
@@ -231,7 +232,8 @@ def to_result(observation: dict[str, Any], panels: dict[str, str]) -> Result:
     low, high = range_bounds(observation)
     obs_id = str(observation.get("id"))
     return Result(id=obs_id, date=date, when=short_date(date), value=observation_value(observation), number=numeric,
-                  unit=str(quantity.get("unit") or quantity.get("code") or ""), range=range_text(observation),
+                  unit=display_unit(str(quantity.get("unit") or quantity.get("code") or "")),
+                  range=range_text(observation),
                   flag=flag_of(observation), panel=panels.get(obs_id), status=str(observation.get("status", "")),
                   low=low, high=high)
 

@@ -11,8 +11,18 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
 from fhir_server import audit
-from fhir_server.portal.health import attachment, documents, download, labs, records, summary
-from fhir_server.portal.health.dates import now_stamp, period_from
+from fhir_server.portal.health import (
+    attachment,
+    document_view,
+    documents,
+    download,
+    labs,
+    overview,
+    records,
+    seen,
+    summary,
+)
+from fhir_server.portal.health.dates import period_from
 from fhir_server.portal.health.trend import trend
 from fhir_server.portal.pages import render, render_error_page
 from fhir_server.portal.sessions import services_of
@@ -31,8 +41,12 @@ async def health(request: Request, view: ViewingDep) -> Response:
     await audit.record(services.store, view.caller, "portal", patients=[view.patient_id],
                        entities=[f"Observation/{t.latest.id}" for t in tests] + [f"DocumentReference/{d.id}"
                                                                                  for d in recent])
+    now = services.store.clock()
+    looked = await seen.last_looked(services.db, view.account.id, view.patient_id)
+    labs_overview = overview.build(tests, observations, now=now, last_looked=looked)
+    await seen.looked_now(services.db, view.account.id, view.patient_id, now)
     return render(request, "health/index.html", active="health", title="Health", view=view,
-                  panels=labs.by_panel(tests), charts={t.key: trend(t) for t in tests}, documents=recent,
+                  overview=labs_overview, charts={t.key: trend(t) for t in tests}, documents=recent,
                   result_count=len(observations))
 
 
@@ -53,6 +67,7 @@ async def all_documents(request: Request, view: ViewingDep) -> Response:
 
 @router.get("/health/documents/{doc_id}")
 async def open_document(request: Request, doc_id: str, view: ViewingDep) -> Response:
+    """The document inside the portal page: its title, details, content and a download button."""
     services = services_of(request)
     resource = await attachment.read_document(services, view, doc_id)
     try:
@@ -61,7 +76,23 @@ async def open_document(request: Request, doc_id: str, view: ViewingDep) -> Resp
         return render_error_page(request, 404, str(missing))
     await audit.record(services.store, view.caller, "read", patients=[view.patient_id],
                        entities=[f"DocumentReference/{doc_id}"])
-    return Response(content.body, headers=content.headers())
+    doc = documents.to_doc(resource)
+    return render(request, "health/document.html", active="health", title=doc.title, view=view, doc=doc,
+                  body=document_view.body_of(content), file=content)
+
+
+@router.get("/health/documents/{doc_id}/file")
+async def document_file(request: Request, doc_id: str, view: ViewingDep, download: bool = False) -> Response:
+    """The document's own file: embedded by its page (PDF, image), or downloaded by its button."""
+    services = services_of(request)
+    resource = await attachment.read_document(services, view, doc_id)
+    try:
+        content = await attachment.content_of(services, view, resource)
+    except attachment.NoContent as missing:
+        return render_error_page(request, 404, str(missing))
+    await audit.record(services.store, view.caller, "read", patients=[view.patient_id],
+                       entities=[f"DocumentReference/{doc_id}"])
+    return Response(content.body, headers=content.headers(download=download))
 
 
 @router.get("/health/download/record.json")
@@ -90,4 +121,4 @@ async def readable_summary(request: Request, view: ViewingDep) -> Response:
     await audit.record(services.store, view.caller, "portal", patients=[view.patient_id],
                        entities=context.pop("entities"), description=f"Readable summary, {period.describe()}")
     return render(request, "health/summary.html", active="health", title="Health record summary", view=view,
-                  period=period, prepared=now_stamp(), charts={}, **context)
+                  period=period, prepared=services.store.clock(), charts={}, **context)

@@ -1,8 +1,9 @@
 """A small trend chart for one test: geometry for an inline SVG (no chart library).
 
 Time runs left to right in proportion (results years apart sit far apart); the shaded band
-is the reference range when the latest result has one. The label says in words what the
-chart shows, for screen readers (``role="img"`` + ``aria-label``).
+is the reference range when the latest result has one, labelled as such; the value axis is
+labelled with the unit. Each point can take the focus (a tap on a phone) and then shows its
+value and date. The chart's label says in words what it shows, for screen readers.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from datetime import datetime
 
 from fhir_server.portal.health.labs import Result, Test
 
-WIDTH, HEIGHT = 320, 132
-LEFT, RIGHT, TOP, BOTTOM = 46, 12, 12, 26  # room for the value labels and the dates
+WIDTH, HEIGHT = 320, 160
+LEFT, RIGHT, TOP, BOTTOM = 46, 12, 34, 26  # room for the value labels, the unit and a value tip, the dates
 MIN_POINTS = 3
 
 
@@ -22,8 +23,10 @@ MIN_POINTS = 3
 class Point:
     x: float
     y: float
-    label: str  # "13.8 g/dL on Jun 16, 2026" (the point's <title>)
+    label: str  # "13.8 g/dL on Jun 16, 2026" (the point's name)
     flagged: bool
+    tip: str = ""  # the value shown above the point when it has the focus
+    anchor: str = "middle"  # the tip's text-anchor, so that it stays inside the chart
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,8 @@ class Chart:
     y_labels: list[tuple[float, str]]
     x_labels: list[tuple[float, str, str]]  # x, text, text-anchor
     summary: str
+    unit: str = ""  # the value axis's label
+    band_label: str = ""  # "Reference range 12.0–15.5 g/dL"
     x0: int = LEFT  # the plot area's left and right edges (the band spans them)
     x1: int = WIDTH - RIGHT
 
@@ -79,8 +84,12 @@ def trend(test: Test) -> Chart | None:
     def y_of(v: float) -> float:
         return round(TOP + plot_h * (hi - v) / (hi - lo), 1)
 
+    def anchor_of(x: float) -> str:
+        return "start" if x < LEFT + 30 else "end" if x > WIDTH - RIGHT - 30 else "middle"
+
     points = [Point(x_of(t), y_of(v), f"{r.value} on {r.when}" + (f" ({r.flag.label})" if r.flag else ""),
-                    r.flag is not None) for t, v, r in zip(times, values, chosen, strict=True)]
+                    r.flag is not None, f"{r.value}, {r.when}", anchor_of(x_of(t)))
+              for t, v, r in zip(times, values, chosen, strict=True)]
     band = (y_of(high), y_of(low)) if low is not None and high is not None else None
     vmin, vmax = min(values), max(values)
     y_labels = [(y_of(vmax), _fmt(vmax))] + ([(y_of(vmin), _fmt(vmin))] if vmin != vmax else [])
@@ -89,5 +98,6 @@ def trend(test: Test) -> Chart | None:
                f"lowest {_fmt(vmin)} {unit}, highest {_fmt(vmax)} {unit}, latest {chosen[-1].value}.")
     if band:
         summary += f" Shaded band: reference range {test.latest.range}."
+    band_label = f"Reference range {test.latest.range}" if band and test.latest.range else ""
     return Chart(WIDTH, HEIGHT, points, " ".join(f"{p.x},{p.y}" for p in points), band, y_labels, x_labels,
-                 summary.replace(" .", "."))
+                 summary.replace(" .", "."), unit=unit, band_label=band_label)

@@ -3,7 +3,6 @@ practice message, and a new message to the care team. Every page is audited once
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -11,6 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from fhir_server import audit
 from fhir_server.portal import csrf
+from fhir_server.portal.forms import Problem
 from fhir_server.portal.messages import records, threads
 from fhir_server.portal.messages.threads import Message
 from fhir_server.portal.pages import render
@@ -25,22 +25,11 @@ NOTICES = {"sent": "Your message was sent to your care team.", "replied": "Your 
 NOT_FOUND = "We could not find that message in this record. It may have been removed."
 
 
-def short_date(moment: datetime | None) -> str:
-    return f"{moment:%b} {moment.day}, {moment.year}" if moment else ""
-
-
-def long_date(moment: datetime | None) -> str:
-    if moment is None:
-        return ""
-    hour = moment.hour % 12 or 12
-    return f"{short_date(moment)} at {hour}:{moment:%M} {'AM' if moment.hour < 12 else 'PM'} UTC"
-
-
 def _page(request: Request, view: Viewing, template: str, messages: list[Message], *, status: int = 200,
           **context: Any) -> Response:
     unread = threads.unread_count(messages)
     return render(request, f"messages/{template}", status=status, active="messages", unread_count=unread,
-                  short_date=short_date, long_date=long_date, view=view, **context)
+                  view=view, **context)
 
 
 async def _audit(request: Request, view: Viewing, interaction: str, shown: list[Message]) -> None:
@@ -96,8 +85,11 @@ async def compose(request: Request, view: ViewingDep, category: Annotated[str, F
                                entities=[f"Communication/{new_id}"])
             return RedirectResponse(f"/messages/{new_id}?notice=sent", status_code=303)
     messages = await records.load(services, view)
+    problems = [Problem(errors[key], key) for key in ("category", "subject", "body") if errors.get(key)]
+    if errors.get("form"):
+        problems.append(Problem(errors["form"]))
     return _page(request, view, "compose.html", messages, status=400, title="New message",
-                 categories=_categories(request), form=form, errors=errors)
+                 categories=_categories(request), form=form, errors=errors, problems=problems)
 
 
 async def _thread_page(request: Request, view: ViewingDep, message_id: str, *, status: int = 200,
@@ -115,6 +107,7 @@ async def _thread_page(request: Request, view: ViewingDep, message_id: str, *, s
     target = next((m for m in conversation if threads.can_reply(m, messages)), None)
     return _page(request, view, "thread.html", messages, status=status, title=conversation[0].subject,
                  conversation=conversation, opened=message_id, reply_to=target, reply_error=reply_error,
+                 reply_problems=[Problem(reply_error, "reply-body")] if reply_error else [],
                  reply_text=reply_text, notice=notice, body_max=threads.BODY_MAX)
 
 

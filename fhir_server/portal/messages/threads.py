@@ -112,6 +112,25 @@ class Message:
     from_practice: bool
     parent_id: str | None
     resource: dict[str, Any]
+    sender_ref: str = ""  # "Patient/x", "RelatedPerson/y", "Practitioner/z"…
+
+    def people(self, me: str | None, patient_name: str, viewer_is_patient: bool) -> tuple[str, str]:
+        """(from, to) as the signed-in person reads them: "you" only ever means that person.
+
+        ``me`` is the signed-in person's own reference; ``viewer_is_patient`` says whether the
+        record in view is theirs (else they are a family member or caregiver of the patient)."""
+        mine = bool(me) and self.sender_ref == me
+        sender = "You" if mine else self.sender
+        if self.patient_side and not mine and self.sender_ref.startswith("RelatedPerson/"):
+            sender = f"{self.sender}, for {'you' if viewer_is_patient else patient_name}"
+        if self.patient_side:
+            recipient = "your care team" if viewer_is_patient else f"{patient_name}'s care team"
+        elif self.to_patient:
+            recipient = "you" if viewer_is_patient else patient_name
+        else:
+            recipient = next((str(r["display"]) for r in self.resource.get("recipient") or [] if r.get("display")),
+                             "the care team")
+        return sender, recipient
 
 
 def to_message(comm: dict[str, Any], patient_id: str, names: dict[str, str], base_url: str = "") -> Message:
@@ -129,7 +148,7 @@ def to_message(comm: dict[str, Any], patient_id: str, names: dict[str, str], bas
                    category=category_label(comm), sender=sender, sent=parse_instant(comm.get("sent")), text=text,
                    unread=to_patient and practice and not comm.get("received"), patient_side=side,
                    to_patient=to_patient, from_practice=practice, parent_id=parents[0] if parents else None,
-                   resource=comm)
+                   resource=comm, sender_ref=sender_ref)
 
 
 def _newest_first(messages: list[Message]) -> list[Message]:

@@ -5,11 +5,11 @@ to it, found in one indexed search for all the encounters on the page."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
+from fhir_server import timefmt
 from fhir_server.portal.health import documents
-from fhir_server.portal.health.dates import short_date
 from fhir_server.portal.health.labs import concept_text
 from fhir_server.portal.health.records import search_all
 from fhir_server.portal.record.common import ids_of, reference_name, words
@@ -46,18 +46,10 @@ class Visit:
     notes: list[documents.Doc] = field(default_factory=list)
 
 
-def moment_text(stamp: str) -> str:
-    """A date with its time when it has one, in UTC (the clock the record keeps)."""
-    day = short_date(stamp)
-    try:
-        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    except ValueError:
-        return day
-    if len(stamp) <= 10:
-        return day
-    moment = moment.astimezone(UTC) if moment.tzinfo else moment
-    hour = moment.hour % 12 or 12
-    return f"{day} at {hour}:{moment:%M} {'AM' if moment.hour < 12 else 'PM'} UTC"
+def moment_text(stamp: str, zone: tzinfo = UTC) -> str:
+    """A date with its time when it has one, in the portal's one style (pages use the
+    ``time_tag`` filter, which shows it in the practice's or the browser's zone)."""
+    return timefmt.moment(stamp, zone)
 
 
 def to_appointment(resource: dict[str, Any]) -> Appointment:

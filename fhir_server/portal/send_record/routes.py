@@ -4,14 +4,15 @@ and is audited as themselves) and the list of sent records with their Revoke but
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
-from fhir_server import mail
+from fhir_server import mail, timefmt
 from fhir_server.portal import csrf
+from fhir_server.portal.forms import Problem
 from fhir_server.portal.pages import render
 from fhir_server.portal.passwords import RULES
 from fhir_server.portal.send_record.form import MAX_NOTES, SendForm, check
@@ -31,8 +32,8 @@ NOTICES = {
 }
 
 
-def _when(moment: object) -> str:
-    return f"{moment:%d %B %Y at %H:%M} UTC"
+def _when(request: Request, moment: datetime) -> str:
+    return timefmt.moment(moment, services_of(request).settings.zone)
 
 
 def _page(request: Request, view: Viewing, sent: list[links.SentRecord], form: SendForm, *,
@@ -40,13 +41,14 @@ def _page(request: Request, view: Viewing, sent: list[links.SentRecord], form: S
     now = services_of(request).store.clock()
     return render(request, "send_record/page.html", status=status, active="health", title="Send your record",
                   view=view, form=form, sent=sent, rules=RULES, expiry_days=EXPIRY_DAYS, max_notes=MAX_NOTES,
-                  notice=notice, just_sent=just_sent, now=now, when=_when)
+                  notice=notice, just_sent=just_sent, now=now)
 
 
 @router.get("/send-record")
 async def send_record_page(request: Request, view: ViewingDep, sent: str | None = None,
                            notice: str | None = None) -> Response:
-    today = services_of(request).store.clock().date()
+    services = services_of(request)
+    today = services.store.clock().astimezone(services.settings.zone).date()  # the patient's today, not UTC's
     form = SendForm(start=(today - timedelta(days=365)).isoformat(), end=today.isoformat())
     records = await links.list_sent(services_of(request).db, view.patient_id)
     just_sent = next((r for r in records if r.id == sent), None)
@@ -61,7 +63,7 @@ async def send_record(request: Request, view: ViewingDep, recipient: Annotated[s
     services = services_of(request)
     now = services.store.clock()
     form = check(SendForm(recipient=recipient, start=start, end=end, notes=notes.strip(), days=days),
-                 password, password_confirm, now.date())
+                 password, password_confirm, now.astimezone(services.settings.zone).date())
 
     async def again() -> Response:
         records = await links.list_sent(services.db, view.patient_id)
@@ -76,12 +78,15 @@ async def send_record(request: Request, view: ViewingDep, recipient: Annotated[s
             services, view.caller, patient_id=view.patient_id, sent_by_name=sender, recipient=form.recipient,
             start=form.start_date, end=form.end_date, notes=form.notes, passcode=password, days=form.expiry_days)
     except EmptyPeriod:
-        form.problems.append(f"There is nothing in {'the' if view.is_delegate else 'your'} record between "
-                             f"{form.start_date:%d %B %Y} and {form.end_date:%d %B %Y}: no lab results, documents "
-                             "or messages. Choose a longer or another period.")
+        zone = services.settings.zone
+        form.problems.append(Problem(f"There is nothing in {'the' if view.is_delegate else 'your'} record between "
+                                     f"{timefmt.day(form.start_date, zone)} and {timefmt.day(form.end_date, zone)}: "
+                                     "no lab results, documents or messages. Choose a longer or another period.",
+                                     "start", "end"))
         return await again()
     except links.TooLarge:
-        form.problems.append("The record of this period is too large to send in one link. Choose a shorter period.")
+        form.problems.append(Problem("The record of this period is too large to send in one link. Choose a shorter "
+                                     "period.", "start", "end"))
         return await again()
     except InvalidBundle as exc:
         log.error("a sent record did not validate: %s", exc)  # locations and types, no patient data
@@ -91,9 +96,23 @@ async def send_record(request: Request, view: ViewingDep, recipient: Annotated[s
     record = created.record
     await mail.Mailer(services.settings, services.db).send(
         form.recipient, "record_sent", sender=sender, patient_name=view.patient_name, on_behalf=view.is_delegate,
-        notes=form.notes, start=f"{form.start_date:%d %B %Y}", end=f"{form.end_date:%d %B %Y}",
-        expires=_when(record.expires), link=created.viewer_url, counts=created.contents.counts)
+        notes=form.notes, start=timefmt.day(form.start_date, services.settings.zone),
+        end=timefmt.day(form.end_date, services.settings.zone),
+        expires=_when(request, record.expires), link=created.viewer_url, counts=created.contents.counts)
     return RedirectResponse(f"/send-record?sent={record.id}", status_code=303, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/send-record/{record_id}/revoke")
+async def confirm_revoke(request: Request, record_id: str, view: ViewingDep) -> Response:
+    """Revoking cannot be undone: the list's Revoke asks first, on this page."""
+    services = services_of(request)
+    record = next((r for r in await links.list_sent(services.db, view.patient_id) if r.id == record_id), None)
+    if record is None:
+        raise HTTPException(404, "We could not find that sent record. It may have been removed.")
+    if record.status(services.store.clock()) != "active":
+        return RedirectResponse("/send-record?notice=gone", status_code=303, headers={"Cache-Control": "no-store"})
+    return render(request, "send_record/revoke.html", active="health", title="Revoke the link?", view=view,
+                  record=record)
 
 
 @router.post("/send-record/{record_id}/revoke", dependencies=[Csrf])

@@ -60,23 +60,32 @@
     var c = (concept.coding || [])[0] || {};
     return c.display || c.code || "";
   }
-  function day(value) {
-    if (!value) { return ""; }
-    var d = new Date(value);
-    return isNaN(d) ? value : d.toLocaleDateString(undefined, { year: "numeric", month: "short", day: "numeric", timeZone: "UTC" });
+  // The portal's one date style, in the reader's zone (static/local-time.js).
+  function day(value) { return window.CareSpaceTime.day(value); }
+  // UCUM units as lab reports print them (the portal's portal/units.py, in short).
+  var SUPER = { "0": "⁰", "1": "¹", "2": "²", "3": "³", "4": "⁴", "5": "⁵", "6": "⁶", "7": "⁷", "8": "⁸", "9": "⁹", "-": "⁻" };
+  function unit(u) {
+    if (!u || u === "1" || u === "{count}") { return ""; }
+    return u.replace(/(^|[^\w.])10[*^Ee](-?\d+)/g, function (_, before, p) {
+      return before + "×10" + p.split("").map(function (c) { return SUPER[c]; }).join("");
+    }).replace(/(^|[^A-Za-z])u(?=(g|L|l|mol|IU|\[IU\]|kat|m|eq)\b|mol|IU|\[IU\])/g, "$1µ")
+      .replace(/\[([^\]]+)\]/g, "$1").replace(/\{([^}]*)\}/g, function (_, a) { return a.replace(/_/g, " "); });
   }
-  function quantity(q) { return q ? [q.comparator || "", q.value, q.unit || q.code || ""].join(" ").trim() : ""; }
+  function quantity(q) { return q ? [q.comparator || "", q.value, unit(q.unit || q.code || "")].join(" ").trim() : ""; }
   function result(o) {
     if (o.valueQuantity) { return quantity(o.valueQuantity); }
     if (o.valueString) { return o.valueString; }
     if (o.valueCodeableConcept) { return text(o.valueCodeableConcept); }
     if (o.valueBoolean !== undefined) { return o.valueBoolean ? "Yes" : "No"; }
-    return o.dataAbsentReason ? text(o.dataAbsentReason) : "";
+    if (o.dataAbsentReason) { return text(o.dataAbsentReason); }
+    // A panel such as blood pressure has its values in components ("Systolic 118 mmHg · Diastolic 76 mmHg").
+    return (o.component || []).map(function (c) { return (text(c.code) + " " + result(c)).trim(); })
+      .filter(Boolean).join(" · ");
   }
   function range(o) {
     var r = (o.referenceRange || [])[0];
     if (!r) { return ""; }
-    return r.text || [quantity(r.low), quantity(r.high)].filter(Boolean).join(" – ");
+    return r.text ? unit(r.text) : [quantity(r.low), quantity(r.high)].filter(Boolean).join(" – ");
   }
   function flag(o) {
     var code = (((o.interpretation || [])[0] || {}).coding || [{}])[0].code;
@@ -235,6 +244,18 @@
     $("patient-name").focus();
   }
 
+  // A refused password: the message (role=alert) is tied to the field, which gets the focus
+  // back, empty, to type again.
+  function unlockError(text) {
+    var error = $("unlock-error"), field = $("passcode");
+    error.textContent = text;
+    error.hidden = false;
+    field.setAttribute("aria-invalid", "true");
+    field.setAttribute("aria-describedby", "unlock-error");
+    field.value = "";
+    field.focus();
+  }
+
   // -- the manifest --------------------------------------------------------------------------
   async function open(passcode) {
     var response = await fetch(payload.url, { method: "POST", headers: { "Content-Type": "application/json" },
@@ -243,11 +264,7 @@
     try { answer = await response.json(); } catch (e) { answer = {}; }
     if (response.status === 401) {
       if (!answer.remainingAttempts) { refuse(answer.message || "This link is locked after too many wrong passwords. Ask the patient to send the record again."); return; }
-      var error = $("unlock-error");
-      error.textContent = "That password is not right. " + answer.remainingAttempts + " attempt" + (answer.remainingAttempts === 1 ? "" : "s") + " left before the link locks.";
-      error.hidden = false;
-      $("passcode").value = "";
-      $("passcode").focus();
+      unlockError("That password is not right. " + answer.remainingAttempts + " attempt" + (answer.remainingAttempts === 1 ? "" : "s") + " left before the link locks.");
       return;
     }
     if (!response.ok) { refuse(answer.message || "This link cannot be opened. Ask the patient to send the record again."); return; }
@@ -265,13 +282,11 @@
   $("unlock-form").addEventListener("submit", function (event) {
     event.preventDefault();
     var passcode = $("passcode").value;
-    var error = $("unlock-error");
-    if (!passcode) { error.textContent = "Enter the password the patient gave you."; error.hidden = false; return; }
+    if (!passcode) { unlockError("Enter the password the patient gave you."); return; }
     var button = $("unlock-button");
     button.disabled = true; button.textContent = "Opening…";
     open(passcode).catch(function () {
-      error.textContent = "The record could not be opened. Check your connection and try again.";
-      error.hidden = false;
+      unlockError("The record could not be opened. Check your connection and try again.");
     }).finally(function () { button.disabled = false; button.textContent = "Open record"; });
   });
 

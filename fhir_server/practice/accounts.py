@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
 
+from fhir_server import timefmt
 from fhir_server.portal import links
 from fhir_server.portal.invites import mailer
 from fhir_server.practice import staff
@@ -30,10 +30,6 @@ class Added:
     staff: Staff
     practitioner_created: bool
     outbox: bool
-
-
-def _when(moment: Any) -> str:
-    return f"{moment:%d %B %Y at %H:%M} UTC"
 
 
 async def _practitioner(services: Services, email: str, name: str, practitioner_id: str | None) -> tuple[str, bool]:
@@ -81,7 +77,7 @@ async def send_invite(services: Services, member: Staff) -> bool:
     url = f"{services.settings.base_url.rstrip('/')}/practice/register?token={token}"
     sender = mailer(services)
     await sender.send(member.email, "staff_invite", name=member.first_name, link=url, role=member.role,
-                      expires=_when(link.expires))
+                      expires=timefmt.moment(link.expires, services.settings.zone))
     log.info("staff invite stored and handed to the mailer")
     return sender.uses_outbox
 

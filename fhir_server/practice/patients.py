@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from fhir_server import two_step
+from fhir_server import timefmt, two_step
 from fhir_server.access import Caller, search_scope
 from fhir_server.db import ACCOUNTS
 from fhir_server.portal import links, lockout
@@ -96,10 +95,6 @@ async def search(services: Services, caller: Caller, criteria: Criteria) -> list
     return [e["resource"] for e in bundle.get("entry", []) if e.get("search", {}).get("mode") == "match"]
 
 
-def _when(moment: datetime) -> str:
-    return f"{moment:%b} {moment.day}, {moment.year}"
-
-
 async def portal_status(services: Services, patient_ids: list[str]) -> dict[str, PortalStatus]:
     db, now = services.db, services.store.clock()
     accounts = {d["patient_id"]: d async for d in db[ACCOUNTS].find({"patient_id": {"$in": patient_ids}},
@@ -116,16 +111,17 @@ async def portal_status(services: Services, patient_ids: list[str]) -> dict[str,
     for pid in patient_ids:
         account = accounts.get(pid)
         invite = invites.get(pid)
+        expires = timefmt.day(invite["expires"], services.settings.zone) if invite else ""
         if account and account["email"] in locked:
-            until = locked[account["email"]]
-            found[pid] = PortalStatus("locked", f"sign-in paused until {until:%H:%M} UTC", account["email"],
+            until = timefmt.moment(locked[account["email"]], services.settings.zone)
+            found[pid] = PortalStatus("locked", f"sign-in paused until {until}", account["email"],
                                       two_step.is_enabled(account))
         elif account:
             found[pid] = PortalStatus("registered", "", account["email"], two_step.is_enabled(account))
         elif invite and invite["expires"] > now:
-            found[pid] = PortalStatus("invited", f"link valid until {_when(invite['expires'])}", invite["email"])
+            found[pid] = PortalStatus("invited", f"link valid until {expires}", invite["email"])
         elif invite:
-            found[pid] = PortalStatus("invite expired", f"expired {_when(invite['expires'])}", invite["email"])
+            found[pid] = PortalStatus("invite expired", f"expired {expires}", invite["email"])
         else:
             found[pid] = PortalStatus("not invited")
     return found

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 from starlette.background import BackgroundTask
 
-from fhir_server import two_step
+from fhir_server import timefmt, two_step
 from fhir_server.ops.metrics import LOCKOUTS, SIGN_IN_FAILURES
 from fhir_server.portal import csrf, links, lockout, passwords
 from fhir_server.portal.passwords import RULES
@@ -102,7 +102,7 @@ async def _failed(request: Request, key: str, member: staff_store.Staff | None,
         from fhir_server.portal.invites import mailer
 
         await mailer(services).send(member.email, "staff_lockout", name=member.first_name,
-                                    until=f"{until:%H:%M} UTC")
+                                    until=timefmt.moment(until, services.settings.zone))
     return again(LOCKED, 429)
 
 

@@ -26,7 +26,7 @@ class Appointment:
     id: str
     what: str
     start: str
-    when: str  # "Dec 3, 2026 at 9:30 AM UTC"
+    when: str  # "Dec 3, 2026, 9:30 AM" in the practice's zone
     with_whom: str
     where: str
     status: str

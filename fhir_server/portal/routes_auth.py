@@ -47,7 +47,6 @@ async def home(request: Request) -> Response:
 # -- sign in and out ------------------------------------------------------------------------
 
 NOTICES = {
-    "registered": "Your account is ready. Sign in with your email, your new password and your date of birth.",
     "reset": "Your password has been changed. Sign in with your new password.",
     "signed_out": "You have signed out.",
 }
@@ -204,8 +203,11 @@ async def register(request: Request, password: Annotated[str, Form()] = "",
         await delegate_accept.on_registration(services, account, data)
     cookie, path = FLOW_COOKIES[links.INVITE]
     await links.end_flow(db, request.cookies.get(cookie))
-    response = redirect("/login?notice=registered")
+    # Setting the password from the mailed link proves the person holds the email, as a sign-in
+    # would: they go straight to their record rather than being asked to sign in again.
+    response = redirect("/health?notice=registered")
     response.delete_cookie(cookie, path=path)
+    await sessions.start(request, response, account)
     return response
 
 

@@ -39,6 +39,11 @@ STATE_TYPES = ("Condition", "MedicationRequest", "MedicationStatement", "Allergy
 HIDDEN_STATUSES = {"entered-in-error"}
 REFERENCED_TYPES = ("Practitioner", "PractitionerRole", "Organization")
 PAGE = "1000"
+# The sender's note to the recipient travels inside the encrypted Bundle as a Communication
+# marked with this category, so the recipient reads it beside the record (the viewer shows it
+# apart from the practice's messages).
+NOTE_CATEGORY = {"system": "https://carespace.dev/fhir/CodeSystem/shared-record", "code": "note",
+                 "display": "Note from the sender"}
 
 
 class EmptyPeriod(Exception):
@@ -56,7 +61,8 @@ class RecordBundle:
 
     @property
     def entities(self) -> list[str]:
-        return [f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in self.bundle["entry"]]
+        return [f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in self.bundle["entry"]
+                if not e["fullUrl"].startswith("urn:uuid:")]
 
 
 def _next_cursor(bundle: dict[str, Any]) -> str | None:
@@ -135,8 +141,18 @@ def _validate(bundle: dict[str, Any]) -> None:
         raise InvalidBundle(f"{exc.error_count()} validation error(s): {'; '.join(problems)}"[:500]) from None
 
 
+def sender_note(patient_id: str, sender: Caller, sender_name: str, notes: str, sent: str) -> dict[str, Any]:
+    """The sender's note, as the Communication the recipient's viewer shows above the record."""
+    return {
+        "resourceType": "Communication", "id": str(uuid.uuid4()), "status": "completed",
+        "category": [{"coding": [NOTE_CATEGORY]}], "subject": {"reference": f"Patient/{patient_id}"},
+        "sent": sent, "sender": {"reference": sender.who(), "display": sender_name},
+        "payload": [{"contentString": notes}],
+    }
+
+
 async def build_record(services: Services, caller: Caller, patient_id: str, start: date, end: date,
-                       *, now_instant: str | None = None) -> RecordBundle:
+                       *, now_instant: str | None = None, note: dict[str, Any] | None = None) -> RecordBundle:
     """The Bundle of ``patient_id``'s record from ``start`` to ``end`` (both days included).
 
     Raises EmptyPeriod when no lab, report, document or message falls in the period."""
@@ -179,5 +195,7 @@ async def build_record(services: Services, caller: Caller, patient_id: str, star
         "entry": [{"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": r}
                   for r in [patient, *dated, *referenced]],
     }
+    if note:  # not a resource of the server: identified by its UUID alone
+        bundle["entry"].append({"fullUrl": f"urn:uuid:{note['id']}", "resource": note})
     await asyncio.to_thread(_validate, bundle)
     return RecordBundle(bundle=bundle, counts=counts)

@@ -27,9 +27,10 @@ from fhir_server import audit
 from fhir_server.access import Caller
 from fhir_server.db import Database, claim
 from fhir_server.portal import passwords
+from fhir_server.resources.store import instant
 from fhir_server.services import Services
 from fhir_server.shl import jwe
-from fhir_server.shl.bundle import RecordBundle, build_record
+from fhir_server.shl.bundle import RecordBundle, build_record, sender_note
 
 LINKS = "shl_links"
 FILES = "shl_files"
@@ -108,7 +109,8 @@ async def create_link(services: Services, caller: Caller, *, patient_id: str, se
     link (raises bundle.EmptyPeriod, TooLarge)."""
     db, now, settings = services.db, services.store.clock(), services.settings
     await ensure_indexes(db)
-    contents = await build_record(services, caller, patient_id, start, end)
+    note = sender_note(patient_id, caller, sent_by_name, notes, instant(now)) if notes else None
+    contents = await build_record(services, caller, patient_id, start, end, note=note)
     key = jwe.new_key()
     ciphertext = jwe.encrypt(json.dumps(contents.bundle, separators=(",", ":")).encode(), key)
     if len(ciphertext) > MAX_CIPHERTEXT:

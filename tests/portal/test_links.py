@@ -50,7 +50,7 @@ def test_used_invite_cannot_register_twice(page: Page, server: Any, admin: httpx
     page.goto(link)
     fill_password(page, "Good-Password-9")
     page.get_by_role("button", name="Create my account").click()
-    expect(page).to_have_url(f"{server.url}/login?notice=registered")
+    expect(page).to_have_url(f"{server.url}/health?notice=registered")
     page.goto(link)
     expect(page.get_by_text("It has already been used.")).to_be_visible()
     expect(page.get_by_text("ask the practice to resend")).to_be_visible()

@@ -45,9 +45,11 @@ def test_invited_patient_registers_signs_in_and_signs_out(page: Page, server: An
 
     fill_password(page, PASSWORD)
     page.get_by_role("button", name="Create my account").click()
-    expect(page).to_have_url(f"{server.url}/login?notice=registered")
+    expect(page).to_have_url(f"{server.url}/health?notice=registered")  # signed in by registering
     expect(page.get_by_role("status")).to_contain_text("Your account is ready")
-    shot(page, "login-after-registration")
+    expect(page.locator(".user-name")).to_have_text("Nora Whitfield")
+    shot(page, "health-after-registration")
+    page.context.clear_cookies()
 
     # A wrong date of birth: one message that does not say which field was wrong.
     sign_in(page, person.email, PASSWORD, "1962-11-04")

@@ -111,6 +111,11 @@ def test_patient_sends_a_year_and_the_recipient_opens_it(page: Page, browser: Br
         assert labs.count() == db["Observation"].count_documents(
             {"comp": "robert-chen", "res.effectiveDateTime": {"$gte": "2019-01-01", "$lt": "2020-01-01"}})
         expect(viewer.locator("#docs li").first).to_be_visible()
+        # The sender's note, carried inside the encrypted Bundle, above the record.
+        note = viewer.get_by_role("region", name="Note from the sender")
+        expect(note).to_contain_text("For Robert's visit on Monday.")
+        expect(note).to_contain_text("Robert Chen")
+        expect(viewer.locator("#messages")).not_to_contain_text("For Robert's visit on Monday.")
         shot(viewer, "shl-viewer-unlocked")
 
         with viewer.expect_download() as download_info:
@@ -119,6 +124,10 @@ def test_patient_sends_a_year_and_the_recipient_opens_it(page: Page, browser: Br
         Bundle.model_validate(bundle)
         assert {e["resource"]["resourceType"] for e in bundle["entry"]} >= {"Patient", "Observation",
                                                                              "DocumentReference"}
+        notes = [e for e in bundle["entry"] if e["fullUrl"].startswith("urn:uuid:")]
+        assert [n["resource"]["payload"][0]["contentString"] for n in notes] == ["For Robert's visit on Monday."]
+        stored = db["shl_links"].find_one({"recipient": recipient})
+        assert "For Robert" not in stored["jwe"]  # the note travels encrypted
         with viewer.expect_download() as doc_info:
             viewer.locator("#docs li").first.get_by_role("button", name=re.compile("Download")).click()
         assert doc_info.value.suggested_filename

@@ -3,7 +3,6 @@ test", from one indexed query."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 import httpx
@@ -13,6 +12,7 @@ from fhir_server.resources.operations.lastn import lastn_plan
 from fhir_server.resources.search import UNRESTRICTED
 from tests.conftest import RunningServer
 from tests.support.fhir import all_pages
+from tests.threaded import run_coroutine
 
 LAB = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}]}
 VITALS = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}]}
@@ -104,7 +104,7 @@ def test_bad_requests_are_refused_with_an_outcome(admin: httpx.Client) -> None:
 def test_lastn_is_one_query_driven_by_the_patients_index(admin: httpx.Client, server: RunningServer,
                                                           db) -> None:  # type: ignore[no-untyped-def]
     pid = patient_with_results(admin)
-    plan, limit = asyncio.run(lastn_plan(None, [("patient", pid), ("category", "laboratory"), ("max", "3")],
+    plan, limit = run_coroutine(lastn_plan(None, [("patient", pid), ("category", "laboratory"), ("max", "3")],
                                          scope=UNRESTRICTED, base_url=server.settings.fhir_base))
     assert limit == 3 and plan.driver == "comp"
     stats = db["Observation"].find(plan.filter).sort(plan.mongo_sort(False)).explain()["executionStats"]

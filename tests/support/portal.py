@@ -112,7 +112,7 @@ def complete_registration(server: Any, link: str, password: str = PASSWORD) -> N
         opened = client.get(link, follow_redirects=True)  # the token becomes a flow cookie, then the form
         assert opened.status_code == 200 and str(opened.url).endswith("/register"), opened.text
         done = form_post(client, "/register", {"password": password, "password_confirm": password})
-        assert done.status_code == 303 and done.headers["location"] == "/login?notice=registered", done.text
+        assert done.status_code == 303 and done.headers["location"] == "/health?notice=registered", done.text
 
 
 def registered_patient(server: Any, admin: httpx.Client, smtp: Mailbox, *, given: str = "Ada",

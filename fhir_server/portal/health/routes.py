@@ -30,6 +30,8 @@ from fhir_server.portal.viewing import ViewingDep
 
 router = APIRouter()
 CSS = "/static/health.css"
+WELCOME = ("Your account is ready. Next time, sign in with your email, your password and your date of birth."
+           " You can turn on two-step sign-in in Settings.")
 
 
 @router.get("/health")
@@ -47,7 +49,8 @@ async def health(request: Request, view: ViewingDep) -> Response:
     await seen.looked_now(services.db, view.account.id, view.patient_id, now)
     return render(request, "health/index.html", active="health", title="Health", view=view,
                   overview=labs_overview, charts={t.key: trend(t) for t in tests}, documents=recent,
-                  result_count=len(observations))
+                  result_count=len(observations),
+                  notice=WELCOME if request.query_params.get("notice") == "registered" else None)
 
 
 @router.get("/health/documents")

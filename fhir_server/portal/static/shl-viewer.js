@@ -5,6 +5,8 @@
   "use strict";
   var $ = function (id) { return document.getElementById(id); };
   var RECIPIENT = "Recipient of an emailed link (CareSpace viewer)";
+  // The sender's note travels in the encrypted Bundle as a Communication of this category (shl/bundle.py).
+  var NOTE_SYSTEM = "https://carespace.dev/fhir/CodeSystem/shared-record";
   var payload = null;
   var bundle = null;
 
@@ -231,7 +233,18 @@
     });
     $("docs-empty").hidden = docs.length > 0;
 
-    var messages = of("Communication").sort(function (a, b) { return (b.sent || "").localeCompare(a.sent || ""); });
+    var isNote = function (m) {
+      return (m.category || []).some(function (c) {
+        return (c.coding || []).some(function (x) { return x.system === NOTE_SYSTEM && x.code === "note"; });
+      });
+    };
+    var note = of("Communication").filter(isNote)[0];
+    if (note) {
+      $("note-from").textContent = [(note.sender || {}).display, day(note.sent)].filter(Boolean).join(" · ");
+      $("note-body").textContent = (note.payload || []).map(function (p) { return p.contentString || ""; }).join("\n");
+      $("note-section").hidden = false;
+    }
+    var messages = of("Communication").filter(function (m) { return !isNote(m); }).sort(function (a, b) { return (b.sent || "").localeCompare(a.sent || ""); });
     messages.forEach(function (m) {
       var li = el("li");
       li.appendChild(el("div", "msg-subject", (m.topic && m.topic.text) || "Message"));

@@ -35,7 +35,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 test: $(STAMP) chromium lint $(JS_STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 # Debian's wrk: the bench's load generator, a C program in its own process.
 wrk:

@@ -104,7 +104,7 @@ def _register(serve: Serve, smtp: Mailbox) -> dict[str, str]:
         assert browser.get(link.group(0)).url.path == "/register"
         registered = browser.post(f"{serve.url}/register", data={
             "password": PASSWORD, "password_confirm": PASSWORD, "csrf_token": browser.cookies.get("carespace_csrf")})
-        assert registered.url.path == "/login", registered.text
+        assert registered.url.path == "/health", registered.text  # registering signs the person in
     return person
 
 

@@ -114,7 +114,8 @@ def test_code_value_and_combo_composites(admin: httpx.Client, people: dict) -> N
     assert found(admin, "Observation", **{"code-value-quantity": f"{SYSTEM}|{SYSTOLIC}$gt140"}) == set()
 
 
-@pytest.mark.parametrize("value", ["no-dollar", "$gt5", f"{SYSTEM}|{HGB}$", f"{SYSTEM}|{HGB}$notanumber"])
+@pytest.mark.parametrize("value", ["no-dollar", "$gt5", f"{SYSTEM}|{HGB}$", f"{SYSTEM}|{HGB}$notanumber"],
+                         ids=["no-dollar", "no-code", "no-value", "not-a-number"])
 def test_a_malformed_composite_value_is_a_400(admin: httpx.Client, value: str) -> None:
     response = admin.get("/Observation", params={"code-value-quantity": value})
     assert response.status_code == 400, response.text

@@ -76,7 +76,8 @@ def test_below_and_above_follow_the_code_systems_hierarchy(admin: httpx.Client, 
 
 @pytest.mark.parametrize(("key", "value"), [
     ("code:in", "http://example.org/ValueSet/not-held"), ("code:below", "carcinoma"),
-    ("code:below", "http://example.org/no-such-system|x"), ("code:above", f"{SYSTEM}|not-a-code")])
+    ("code:below", "http://example.org/no-such-system|x"), ("code:above", f"{SYSTEM}|not-a-code")],
+    ids=["in-value-set-not-held", "below-without-system", "below-unknown-system", "above-unknown-code"])
 def test_what_the_server_cannot_resolve_is_a_400(admin: httpx.Client, conditions: dict, key: str,
                                                  value: str) -> None:
     response = admin.get("/Condition", params={key: value})

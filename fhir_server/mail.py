@@ -142,7 +142,11 @@ class Mailer:
 async def drain(wait_at_most: float | None = None) -> bool:
     """Wait for the mail still being delivered (a command does this before it exits); True
     when every message was delivered in time."""
-    if not _pending:
+    loop = asyncio.get_running_loop()
+    # Only this event loop's deliveries: a process may run more than one loop (a server in a
+    # thread beside a command), and another loop's tasks cannot be awaited here.
+    mine = {task for task in _pending if task.get_loop() is loop}
+    if not mine:
         return True
-    done, not_done = await asyncio.wait(set(_pending), timeout=wait_at_most)
+    done, not_done = await asyncio.wait(mine, timeout=wait_at_most)
     return not not_done and all(task.result() for task in done)

@@ -58,6 +58,18 @@ class RunningServer:
                                      "Accept": "application/fhir+json"})
 
 
+# The longest files first: `make test` runs two xdist workers that each take whole files in
+# collection order, so a long file collected last would keep one worker busy while the other idles.
+LONGEST_FIRST = ("tests/test_crash.py", "tests/ops/test_backup.py", "tests/ops/test_shutdown.py",
+                 "tests/test_cli.py", "tests/test_serve_workers.py", "tests/portal/test_accessibility.py",
+                 "tests/ops/test_health.py", "tests/resources/test_record_queries_indexed.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))  # stable: the rest keep order
+
+
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("carespace")

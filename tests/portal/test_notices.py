@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 from pymongo import AsyncMongoClient
 
+from fhir_server import mail
 from fhir_server.importer import import_paths
 from fhir_server.notices import claims
 from fhir_server.services import build_services
@@ -142,6 +143,7 @@ def test_an_ndjson_import_of_200_results_sends_one_mail(server: Any, admin: http
         try:
             return await import_paths(services, [source], progress=False)
         finally:
+            assert await mail.drain(wait_at_most=60)  # as the command does before it exits
             await services.db.close()
 
     report = run_coroutine(run())

@@ -155,13 +155,10 @@ async def open_document(request: Request, console: ConsoleDep, patient_id: str, 
     services = services_of(request)
     check_staff_action(console.caller, "chart")
     view = await staff_view(services, console, patient_id)
-    resource = await attachment.read_document(services, view, doc_id)
     try:
-        content = await attachment.content_of(services, view, resource)
+        _, content = await attachment.open_document(services, view, doc_id)
     except attachment.NoContent as missing:
         raise FhirError(404, "not-found", str(missing)) from None
-    await audit.record(services.store, console.caller, "read", patients=[patient_id],
-                       entities=[f"DocumentReference/{doc_id}"])
     return Response(content.body, headers=content.headers())
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from fhir_server import audit
 from fhir_server.access import check_resource
 from fhir_server.binary_context import binary_id, binary_serves
 from fhir_server.portal.viewing import Viewing
@@ -119,3 +120,13 @@ async def content_of(services: Services, view: Viewing, resource: dict[str, Any]
         content_type = content_type or str(binary.get("contentType") or "").split(";")[0].strip().lower()
     content_type = content_type or "application/octet-stream"
     return Content(body, content_type, file_name(attachment.get("title"), doc_id, content_type))
+
+
+async def open_document(services: Services, view: Viewing, doc_id: str) -> tuple[dict[str, Any], Content]:
+    """A document the viewer may read, with its content, the read audited: the one way the
+    portal's document page, its file and the console open a document (raises NoContent)."""
+    resource = await read_document(services, view, doc_id)
+    content = await content_of(services, view, resource)
+    await audit.record(services.store, view.caller, "read", patients=[view.patient_id],
+                       entities=[f"DocumentReference/{doc_id}"])
+    return resource, content

@@ -71,14 +71,10 @@ async def all_documents(request: Request, view: ViewingDep) -> Response:
 @router.get("/health/documents/{doc_id}")
 async def open_document(request: Request, doc_id: str, view: ViewingDep) -> Response:
     """The document inside the portal page: its title, details, content and a download button."""
-    services = services_of(request)
-    resource = await attachment.read_document(services, view, doc_id)
     try:
-        content = await attachment.content_of(services, view, resource)
+        resource, content = await attachment.open_document(services_of(request), view, doc_id)
     except attachment.NoContent as missing:
         return render_error_page(request, 404, str(missing))
-    await audit.record(services.store, view.caller, "read", patients=[view.patient_id],
-                       entities=[f"DocumentReference/{doc_id}"])
     doc = documents.to_doc(resource)
     return render(request, "health/document.html", active="health", title=doc.title, view=view, doc=doc,
                   body=document_view.body_of(content), file=content)
@@ -87,14 +83,10 @@ async def open_document(request: Request, doc_id: str, view: ViewingDep) -> Resp
 @router.get("/health/documents/{doc_id}/file")
 async def document_file(request: Request, doc_id: str, view: ViewingDep, download: bool = False) -> Response:
     """The document's own file: embedded by its page (PDF, image), or downloaded by its button."""
-    services = services_of(request)
-    resource = await attachment.read_document(services, view, doc_id)
     try:
-        content = await attachment.content_of(services, view, resource)
+        _, content = await attachment.open_document(services_of(request), view, doc_id)
     except attachment.NoContent as missing:
         return render_error_page(request, 404, str(missing))
-    await audit.record(services.store, view.caller, "read", patients=[view.patient_id],
-                       entities=[f"DocumentReference/{doc_id}"])
     return Response(content.body, headers=content.headers(download=download))
 
 

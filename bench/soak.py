@@ -53,8 +53,14 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 JANE = {"email": "jane.doe@example.org", "password": "Jane-Demo-2026!", "birth_date": "1968-04-12"}
 STALL_S = 1.0
-# Requests a second of each steady kind (about 34 in all, as in the soak that found the drift).
-MIX = {"read": 12, "lab search": 6, "name search": 5, "create": 5, "update": 3, "delete": 2}
+# Requests a second of each steady kind (34 in all, as in the soak that found the drift). Deletes
+# keep pace with creates (the transactions add 0.5 Observations a second besides), so each patient's
+# record stays about its size while the server ages: audit trail, history and churn grow.
+MIX = {"read": 12, "lab search": 6, "name search": 5, "create": 4, "update": 3, "delete": 4}
+# At most this many requests in flight (below the connection pool's 64): a request due while the
+# generator is at the cap is counted as not sent instead of queued, so a starved machine cannot
+# make the generator's own backlog the bottleneck (httpcore walks its whole queue on every send).
+MAX_IN_FLIGHT = 48
 # The periodic kinds: (kind, every N seconds).
 PERIODIC = [("transaction", 10), ("$everything", 20), ("portal", 30)]
 LAB = "http://terminology.hl7.org/CodeSystem/observation-category|laboratory"
@@ -162,6 +168,7 @@ class Load:
     rng: random.Random
     created: list[str] = field(default_factory=list)  # Observations this soak created, for updates and deletes
     outcomes: list[Outcome] = field(default_factory=list)
+    not_sent: list[float] = field(default_factory=list)  # when a due request found MAX_IN_FLIGHT in flight
 
     def patient(self) -> str:
         return self.rng.choice(self.patients)
@@ -279,6 +286,9 @@ async def drive(load: Load, rate: float, seconds: float, t0: float, on_window: C
                 kinds.append(kind)
                 next_periodic[kind] += every
         for kind in kinds:
+            if len(tasks) >= MAX_IN_FLIGHT:
+                load.not_sent.append(now)
+                continue
             task = asyncio.create_task(timed(load, kind, calls[kind], t0))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
@@ -303,6 +313,7 @@ class Window:
     by_kind: dict[str, tuple[float, float, int, int]]  # p50 ms, p95 ms, count, errors
     slow: int
     worst_10s_median_ms: float
+    not_sent: int
     server: ProcessSample
     database: ProcessSample
     audit_events: int
@@ -312,9 +323,10 @@ class Window:
 KIND_ORDER = [*MIX, *(kind for kind, _ in PERIODIC)]
 
 
-def summarise(outcomes: list[Outcome], index: int, window: float, server: ProcessSample,
+def summarise(load: Load, index: int, window: float, server: ProcessSample,
               database: ProcessSample, counts: tuple[int, int]) -> Window:
     start, end = (index - 1) * window, index * window
+    outcomes = load.outcomes
     inside = [o for o in outcomes if start <= o.started + o.seconds < end]  # by the time it answered
     by_kind: dict[str, tuple[float, float, int, int]] = {}
     for kind in KIND_ORDER:
@@ -325,18 +337,20 @@ def summarise(outcomes: list[Outcome], index: int, window: float, server: Proces
     for o in inside:
         buckets[int((o.started + o.seconds) // 10)].append(o.seconds * 1000)
     worst = max((statistics.median(b) for b in buckets.values()), default=float("nan"))
-    return Window(index, by_kind, sum(o.seconds > STALL_S for o in inside), worst, server, database, *counts)
+    not_sent = sum(start <= t < end for t in load.not_sent)
+    return Window(index, by_kind, sum(o.seconds > STALL_S for o in inside), worst, not_sent, server, database,
+                  *counts)
 
 
-def print_window(w: Window, first_cpu: tuple[float, float], window: float) -> None:
+def print_window(w: Window, first_cpu: tuple[float, float], window: float, generator_cores: float) -> None:
     kinds = "  ".join(f"{k} {p50:.0f}/{p95:.0f}" + (f" ERR{err}" if err else "")
                       for k, (p50, p95, _, err) in w.by_kind.items())
     print(f"[{w.index:3d}] {kinds}")
-    print(f"      >1s: {w.slow}  worst 10 s median {w.worst_10s_median_ms:.0f} ms | "
+    print(f"      >1s: {w.slow}  worst 10 s median {w.worst_10s_median_ms:.0f} ms  not sent {w.not_sent} | "
           f"server {w.server.rss_mb:.0f} MB {w.server.fds} fds {(w.server.cpu_s - first_cpu[0]) / window:.2f} cores | "
           f"db {w.database.rss_mb:.0f} MB {w.database.fds} fds "
           f"{(w.database.cpu_s - first_cpu[1]) / window:.2f} cores | "
-          f"AuditEvents {w.audit_events:,} history {w.history:,}", flush=True)
+          f"AuditEvents {w.audit_events:,} history {w.history:,} | generator {generator_cores:.2f} cores", flush=True)
 
 
 def print_drift(first: Window, last: Window) -> None:
@@ -368,13 +382,15 @@ async def soak(args: argparse.Namespace, server: Server) -> None:
         print(f"{len(patients)} patients; {args.rate:.0f} requests/s for {args.minutes:g} min, "
               f"{args.window:.0f} s windows; p50/p95 ms per kind", flush=True)
 
+        generator_cpu = time.process_time()
+
         def on_window(index: int) -> None:
-            nonlocal cpu
+            nonlocal cpu, generator_cpu
             counts = (database["AuditEvent"].estimated_document_count(), database["history"].estimated_document_count())
             app, db = sample_all(server_pids(server)), sample(server.db_pid)
-            w = summarise(load.outcomes, index, args.window, app, db, counts)
-            print_window(w, cpu, args.window)
-            cpu = (app.cpu_s, db.cpu_s)
+            w = summarise(load, index, args.window, app, db, counts)
+            print_window(w, cpu, args.window, (time.process_time() - generator_cpu) / args.window)
+            cpu, generator_cpu = (app.cpu_s, db.cpu_s), time.process_time()
             windows.append(w)
 
         t0 = time.monotonic()
@@ -382,7 +398,8 @@ async def soak(args: argparse.Namespace, server: Server) -> None:
         mongo.close()
     errors = sum(not o.ok for o in load.outcomes)
     slow = sorted((o.seconds for o in load.outcomes), reverse=True)[:3]
-    print(f"\n{len(load.outcomes):,} requests, {errors} errors; slowest {', '.join(f'{s:.2f} s' for s in slow)}")
+    print(f"\n{len(load.outcomes):,} requests, {errors} errors, {len(load.not_sent):,} not sent "
+          f"(due with {MAX_IN_FLIGHT} in flight); slowest {', '.join(f'{s:.2f} s' for s in slow)}")
     first = 1 if args.skip_first and len(windows) >= 3 else 0
     if len(windows) >= 2:
         print_drift(windows[first], windows[-1])

@@ -51,7 +51,7 @@ bench: $(BENCH_STAMP) wrk
 
 # A steady mixed load for MINUTES minutes: per-window p50/p95, stalls, RSS and fds, drift.
 MINUTES ?= 30
-soak: $(STAMP)
+soak: $(BENCH_STAMP)
 	$(BIN)/python -m bench.soak --synthea ../shared/data/synthea --minutes $(MINUTES)
 
 clean:

@@ -11,7 +11,10 @@ database does not. On a copy of a bench data set (``bench.speed``'s cache) this 
    (``search/windows.py``), a first look and again (the hint of the first look);
 2. **the cost of an AuditEvent insert**: journaled ``insert_many`` of 2,000 stored AuditEvents
    (batches of 50, as the group commit writes them) into a collection with the generic indexes
-   every type had and into one with the audit trail's own.
+   every type had and into one with the audit trail's own;
+3. **a create's two writes** (the current document and its ``history`` copy), 1,000 creates at
+   20 in flight, journaled: two ``insert_one`` one after the other, one client ``bulkWrite``
+   (MongoDB 8.0's command across collections), and a transaction holding both.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from pymongo import AsyncMongoClient, IndexModel, WriteConcern, monitoring
+from pymongo import AsyncMongoClient, IndexModel, InsertOne, WriteConcern, monitoring
 
 from fhir_server import embedded_db
 from fhir_server.resources.search import UNRESTRICTED, index_models, search
@@ -111,6 +114,56 @@ async def audit_insert(uri: str, db_pid: int) -> None:
     await client.close()
 
 
+async def create_writes(uri: str, db_pid: int) -> None:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, tz_aware=True)
+    db = client.get_database("carespace", write_concern=JOURNALED)
+    sample = await db.Observation.find_one()
+    assert sample is not None
+    history = await db.history.find_one({"t": "Observation"})
+    assert history is not None
+
+    def docs(tag: str, i: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        obs_id = f"bench-{tag}-{i}-{uuid.uuid4().hex[:8]}"
+        return {**sample, "_id": obs_id}, {**history, "_id": f"Observation/{obs_id}/1", "id": obs_id}
+
+    async def two_inserts(i: int) -> None:
+        current, copy = docs("two", i)
+        await db.Observation.insert_one(current)
+        await db.history.insert_one(copy)
+
+    async def bulk_write(i: int) -> None:
+        current, copy = docs("bulk", i)
+        await client.bulk_write([InsertOne(current, namespace="carespace.Observation"),
+                                 InsertOne(copy, namespace="carespace.history")], write_concern=JOURNALED)
+
+    async def transaction(i: int) -> None:
+        current, copy = docs("txn", i)
+        async with client.start_session() as session, await session.start_transaction():
+            await db.Observation.insert_one(current, session=session)
+            await db.history.insert_one(copy, session=session)
+
+    print("a create's writes (current document + history copy), 1,000 creates, 20 in flight, journaled")
+    for label, call in (("two insert_one", two_inserts), ("one client bulkWrite", bulk_write),
+                        ("one transaction", transaction)):
+        db0, t0 = cpu_ms(db_pid), time.perf_counter()
+        pending = iter(range(1000))
+
+        async def worker(write: Any = call, numbers: Any = pending) -> None:
+            for i in numbers:
+                await write(i)
+
+        try:
+            await asyncio.gather(*(worker() for _ in range(20)))
+        except Exception as exc:  # a database without the command says so; the rest runs
+            print(f"  {label:22} failed: {exc}")
+            continue
+        wall = time.perf_counter() - t0
+        print(f"  {label:22} database CPU ms/create {(cpu_ms(db_pid) - db0) / 1000:5.2f}  creates/s {1000 / wall:6.0f}")
+    await db.Observation.delete_many({"_id": {"$regex": "^bench-"}})
+    await db.history.delete_many({"id": {"$regex": "^bench-"}})
+    await client.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.db_work", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", type=Path, required=True, help="a bench.speed data set (it is copied)")
@@ -124,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             asyncio.run(lab_list(server.uri, server.process.pid))
             asyncio.run(audit_insert(server.uri, server.process.pid))
+            asyncio.run(create_writes(server.uri, server.process.pid))
         finally:
             server.stop()
     finally:

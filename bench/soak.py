@@ -31,6 +31,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -61,6 +62,7 @@ MIX = {"read": 12, "lab search": 6, "name search": 5, "create": 4, "update": 3, 
 # generator is at the cap is counted as not sent instead of queued, so a starved machine cannot
 # make the generator's own backlog the bottleneck (httpcore walks its whole queue on every send).
 MAX_IN_FLIGHT = 48
+STALL_DUMP_S = 5.0  # a request waiting this long gets the server's and the database's stacks dumped
 # The periodic kinds: (kind, every N seconds).
 PERIODIC = [("transaction", 10), ("$everything", 20), ("portal", 30)]
 LAB = "http://terminology.hl7.org/CodeSystem/observation-category|laboratory"
@@ -169,6 +171,7 @@ class Load:
     created: list[str] = field(default_factory=list)  # Observations this soak created, for updates and deletes
     outcomes: list[Outcome] = field(default_factory=list)
     not_sent: list[float] = field(default_factory=list)  # when a due request found MAX_IN_FLIGHT in flight
+    in_flight: dict[int, float] = field(default_factory=dict)  # request number -> when it left (monotonic)
 
     def patient(self) -> str:
         return self.rng.choice(self.patients)
@@ -214,7 +217,8 @@ class Load:
         if len(self.created) < 50:
             return await self.create()
         obs_id = self.created.pop(0)
-        return (await self.api.delete(f"/Observation/{obs_id}")).status_code in (200, 204)
+        # 409: an update of the same Observation landed in between (the delete changed nothing).
+        return (await self.api.delete(f"/Observation/{obs_id}")).status_code in (200, 204, 409)
 
     async def transaction(self) -> bool:
         patient = self.patient()
@@ -259,11 +263,47 @@ async def csrf(client: httpx.AsyncClient, path: str) -> str:
 
 async def timed(load: Load, kind: str, call: Callable[[], Awaitable[bool]], t0: float) -> None:
     started = time.monotonic()
+    number = len(load.outcomes) + len(load.in_flight) + len(load.not_sent)
+    while number in load.in_flight:
+        number += 1
+    load.in_flight[number] = started
     try:
         ok = await call()
     except (httpx.HTTPError, KeyError, ValueError):
         ok = False
+    finally:
+        del load.in_flight[number]
     load.outcomes.append(Outcome(kind, started - t0, time.monotonic() - started, ok))
+
+
+def dump_stacks(py_spy: str, pids: list[tuple[str, int]], header: str, out: Path) -> None:
+    lines = [header]
+    for name, pid in pids:
+        dump = subprocess.run([py_spy, "dump", "--pid", str(pid)], capture_output=True, text=True, timeout=60)
+        lines += [f"===== {name} (pid {pid})", dump.stdout, dump.stderr]
+    out.write_text("\n".join(lines))
+
+
+async def watch_stalls(load: Load, server: Server, keep: Path, t0: float) -> None:
+    """When a request has waited STALL_DUMP_S, dump the stacks of the server and the database
+    (py-spy, once a minute at most) into ``keep``: what each was doing while nothing answered."""
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not await asyncio.to_thread(os.path.exists, py_spy):
+        print("      (py-spy is not installed: 'make bench' installs it; stalls are counted, not dumped)")
+        return
+    last_dump = -60.0
+    while True:
+        await asyncio.sleep(0.5)
+        now = time.monotonic()
+        oldest = min(load.in_flight.values(), default=now)
+        if now - oldest < STALL_DUMP_S or now - last_dump < 60:
+            continue
+        last_dump = now
+        out = keep / f"stall-{now - t0:06.0f}s.txt"
+        header = f"oldest request in flight for {now - oldest:.1f} s, {len(load.in_flight)} in flight"
+        await asyncio.to_thread(dump_stacks, py_spy, [("database", server.db_pid), ("server", server.process.pid)],
+                                header, out)
+        print(f"      stall: a request waited {now - oldest:.1f} s; stacks in {out}", flush=True)
 
 
 async def drive(load: Load, rate: float, seconds: float, t0: float, on_window: Callable[[int], None],
@@ -394,7 +434,11 @@ async def soak(args: argparse.Namespace, server: Server) -> None:
             windows.append(w)
 
         t0 = time.monotonic()
-        await drive(load, args.rate, args.minutes * 60, t0, on_window, args.window)
+        watcher = asyncio.create_task(watch_stalls(load, server, args.keep, t0))
+        try:
+            await drive(load, args.rate, args.minutes * 60, t0, on_window, args.window)
+        finally:
+            watcher.cancel()
         mongo.close()
     errors = sum(not o.ok for o in load.outcomes)
     slow = sorted((o.seconds for o in load.outcomes), reverse=True)[:3]
@@ -412,6 +456,8 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--window", type=float, default=60, help="seconds per reported window")
     parser.add_argument("--synthea", type=Path, default=Path("../shared/data/synthea"),
                         help="a folder to import first (skipped when missing)")
+    parser.add_argument("--keep", type=Path, help="where the server's and the database's logs and the stall "
+                        "dumps are kept (default: var/soak/<start time>)")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--skip-first", action="store_true",
@@ -421,6 +467,9 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = arguments(argv)
+    args.keep = args.keep or Path("var/soak") / time.strftime("%Y%m%d-%H%M%S")
+    args.keep.mkdir(parents=True, exist_ok=True)
+    print(f"logs and stall dumps go to {args.keep}", flush=True)
     with tempfile.TemporaryDirectory(prefix="carespace-soak-") as tmp:
         server = start_server(Path(tmp) / "var", args.workers)
         try:
@@ -433,6 +482,9 @@ def main(argv: list[str] | None = None) -> int:
             return 130
         finally:
             server.stop()
+            for log in (Path(tmp) / "serve.log", Path(tmp) / "var" / "embedded-db.log"):
+                if log.exists():
+                    shutil.copy(log, args.keep / log.name)
     return 0
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 
 from tests.conftest import RunningServer
@@ -24,6 +26,21 @@ def test_everything_holds_the_compartment_and_referenced_practitioners(admin: ht
     for resource in resources:
         subject = (resource.get("subject") or resource.get("patient") or {}).get("reference")
         assert subject in (None, "Patient/robert-chen"), f"{resource['resourceType']}/{resource['id']} is not Robert's"
+
+
+def test_one_page_and_many_pages_hold_the_same_record(admin: httpx.Client) -> None:
+    """A page holding the whole compartment finds what it refers to in what it read; paging
+    reads the compartment again for it: both must return the same Practitioners, Organizations…"""
+    def keys(resources: list[dict]) -> set[str]:
+        return {f"{r['resourceType']}/{r['id']}" for r in resources}
+
+    whole = everything(admin, "robert-chen", _count="1000")
+    paged = everything(admin, "robert-chen", _count="7")
+    assert keys(whole) == keys(paged)
+    referenced = {k for k in keys(whole) if k.split("/")[0] in ("Practitioner", "Organization")}
+    assert referenced, "Robert's record refers to his care team"
+    for key in referenced:
+        assert any(key in json.dumps(r) for r in whole if r["resourceType"] not in ("Practitioner", "Organization"))
 
 
 def test_everything_for_a_patient_token_only_for_that_patient(server: RunningServer) -> None:

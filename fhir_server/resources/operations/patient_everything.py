@@ -71,6 +71,9 @@ async def everything_page(db: AsyncDatabase, patient_id: str, *, base_url: str,
     out: list[dict[str, Any]] = []
     existing = set(await db.list_collection_names())
     referenced: dict[str, set[str]] | None = None  # read once per page, when the page gets there
+    # A page that reads the whole compartment (from its start, every type, every version date)
+    # finds what it refers to in what it read; any other page reads the compartment again.
+    whole_compartment = cursor is None and not types and not since
     while phase < 2 and len(out) < count:
         phase_types = compartment_types(types) if phase == 0 else list(REFERENCED_TYPES)
         if type_index >= len(phase_types):
@@ -84,7 +87,8 @@ async def everything_page(db: AsyncDatabase, patient_id: str, *, base_url: str,
         params: list[tuple[str, str]] = [("_count", str(count - len(out))), ("_total", "none")]
         if phase == 1:
             if referenced is None:
-                referenced = await _referenced_ids(db, patient_id, existing, scope_for, types)
+                referenced = (references_in(out, base_url) if whole_compartment
+                              else await _referenced_ids(db, patient_id, existing, base_url, scope_for, types))
             if not referenced.get(resource_type):
                 type_index, inner = type_index + 1, None
                 continue
@@ -149,20 +153,40 @@ def _decode_all(cursor: str) -> tuple[str | None, str | None, str | None]:
     return patients_cursor, current, inner
 
 
-async def _referenced_ids(db: AsyncDatabase, patient_id: str, existing: set[str],
+def references_in(resources: list[dict[str, Any]], base_url: str,
+                  found: dict[str, set[str]] | None = None) -> dict[str, set[str]]:
+    """Ids of the Practitioners, Organizations, … that these resources refer to, by type (added to
+    ``found``): every literal ``reference``, relative or absolute on this server, version dropped."""
+    found = found if found is not None else {t: set() for t in REFERENCED_TYPES}
+    prefix = base_url.rstrip("/") + "/"
+    pending: list[Any] = list(resources)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, list):
+            pending.extend(node)
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                if key == "reference" and isinstance(value, str):
+                    target = value.removeprefix(prefix).split("/_history/", 1)[0]
+                    target_type, _, target_id = target.partition("/")
+                    if target_type in found and target_id and "/" not in target_id:
+                        found[target_type].add(target_id)
+                elif isinstance(value, (dict, list)):
+                    pending.append(value)
+    return found
+
+
+async def _referenced_ids(db: AsyncDatabase, patient_id: str, existing: set[str], base_url: str,
                           scope_for: Callable[[str], SearchScope | None],
                           types: list[str] | None) -> dict[str, set[str]]:
-    """Ids of the Practitioners, Organizations, … that the patient's compartment refers to, by
-    type: one pass, one indexed query per compartment type, projecting only the reference index."""
+    """What the patient's whole compartment refers to, read again: one indexed query per
+    compartment type (whole documents: on the embedded database a projection costs more)."""
     found: dict[str, set[str]] = {t: set() for t in REFERENCED_TYPES}
     for resource_type in compartment_types(types):
         if resource_type not in existing or scope_for(resource_type) is None:
             continue
-        async for doc in db[resource_type].find({"comp": patient_id}, projection={"idx.ref": 1}):
-            for entry in (doc.get("idx") or {}).get("ref", []):
-                target_type, _, target_id = entry.split("\x1f", 1)[-1].partition("/")
-                if target_type in found and target_id:
-                    found[target_type].add(target_id)
+        async for doc in db[resource_type].find({"comp": patient_id}):
+            references_in([doc["res"]], base_url, found)
     return found
 
 

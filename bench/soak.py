@@ -211,7 +211,9 @@ class Load:
             return True  # deleted meanwhile by the delete kind
         body = current.json()
         body["valueQuantity"]["value"] = round(self.rng.uniform(70, 140), 1)
-        return (await self.api.put(f"/Observation/{obs_id}", json=body)).status_code in (200, 412)
+        # 201: deleted in between and created again by this update (FHIR's update as create);
+        # 412: another update of it came first.
+        return (await self.api.put(f"/Observation/{obs_id}", json=body)).status_code in (200, 201, 412)
 
     async def delete(self) -> bool:
         if len(self.created) < 50:

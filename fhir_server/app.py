@@ -83,6 +83,10 @@ def create_app(settings: Settings) -> FastAPI:
     portal.install(app)
     practice.install(app)
     app.include_router(fhir_router(*getattr(app.state, "fhir_routers", [])))
+    # Starlette tries the routes in order: the API's go right after the health checks, so that a
+    # FHIR request is not first matched against every page of the portal and the console
+    # (measured: 0.2-0.3 ms, a tenth of a read's CPU). No other room has a path under /fhir.
+    app.router.routes.insert(len(health.router.routes), app.router.routes.pop())
 
     async def on_fhir_error(request: Request, exc: Exception) -> Response:
         if isinstance(exc, Refused):  # the one door said no: that leaves a trace too

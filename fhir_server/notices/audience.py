@@ -37,11 +37,15 @@ async def recipients(db: Database, patient_ids: set[str]) -> list[Recipient]:
         (doc, grant) for doc in helpers for grant in doc.get("related_persons", [])
         if grant.get("patient") in patient_ids and grant.get("consent")]
     active = await viewing.active_consents(db, [grant["consent"] for _, grant in grants])
-    names = {pid: display_name(p) for pid, p in (await viewing.patients_by_id(db, ids)).items()}
+    grants = [(doc, grant) for doc, grant in grants if grant["consent"] in active]
+    # The patients' names only when a family member will be told whose record has news: most
+    # new results (every import, every EHR write) reach nobody, and a Patient is a large read.
+    named = sorted({grant["patient"] for _, grant in grants})
+    names = {pid: display_name(p) for pid, p in (await viewing.patients_by_id(db, named)).items()} if named else {}
     out = [Recipient(Account.from_doc(doc), str(doc["patient_id"]), None, doc.get(PREFERENCES) or {}) for doc in own]
     out += [Recipient(Account.from_doc(doc), grant["patient"], names.get(grant["patient"]) or "the patient",
                       doc.get(PREFERENCES) or {})
-            for doc, grant in grants if grant["consent"] in active]
+            for doc, grant in grants]
     return out
 
 

@@ -171,7 +171,7 @@ class Load:
     created: list[str] = field(default_factory=list)  # Observations this soak created, for updates and deletes
     outcomes: list[Outcome] = field(default_factory=list)
     not_sent: list[float] = field(default_factory=list)  # when a due request found MAX_IN_FLIGHT in flight
-    in_flight: dict[int, float] = field(default_factory=dict)  # request number -> when it left (monotonic)
+    in_flight: dict[object, float] = field(default_factory=dict)  # one per request: when it left (monotonic)
 
     def patient(self) -> str:
         return self.rng.choice(self.patients)
@@ -264,17 +264,14 @@ async def csrf(client: httpx.AsyncClient, path: str) -> str:
 
 
 async def timed(load: Load, kind: str, call: Callable[[], Awaitable[bool]], t0: float) -> None:
-    started = time.monotonic()
-    number = len(load.outcomes) + len(load.in_flight) + len(load.not_sent)
-    while number in load.in_flight:
-        number += 1
-    load.in_flight[number] = started
+    started, request = time.monotonic(), object()
+    load.in_flight[request] = started
     try:
         ok = await call()
     except (httpx.HTTPError, KeyError, ValueError):
         ok = False
     finally:
-        del load.in_flight[number]
+        del load.in_flight[request]
     load.outcomes.append(Outcome(kind, started - t0, time.monotonic() - started, ok))
 
 

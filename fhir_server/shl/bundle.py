@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -26,6 +25,7 @@ from fhir_server.access import Caller, check_resource, search_scope
 from fhir_server.binary_context import binary_id, binary_serves
 from fhir_server.resources import search as search_engine
 from fhir_server.resources.errors import FhirError
+from fhir_server.resources.references import referenced_ids
 from fhir_server.resources.search import patient_compartments
 from fhir_server.resources.store import instant
 from fhir_server.services import Services
@@ -86,19 +86,6 @@ async def _search_all(services: Services, caller: Caller, resource_type: str,
         cursor = _next_cursor(result)
         if cursor is None:
             return found
-
-
-def _references(value: Any) -> Iterator[str]:
-    """Every literal ``reference`` string inside a resource."""
-    if isinstance(value, dict):
-        ref = value.get("reference")
-        if isinstance(ref, str):
-            yield ref
-        for item in value.values():
-            yield from _references(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _references(item)
 
 
 async def _inline_attachments(services: Services, caller: Caller, patient_id: str,
@@ -177,11 +164,7 @@ async def build_record(services: Services, caller: Caller, patient_id: str, star
         dated.extend(found)
     await _inline_attachments(services, caller, patient_id,
                               [r for r in dated if r["resourceType"] == "DocumentReference"])
-    wanted: dict[str, set[str]] = {t: set() for t in REFERENCED_TYPES}
-    for ref in _references([patient, *dated]):
-        kind, _, ident = ref.removeprefix(base + "/").partition("/")
-        if kind in wanted and ident and "/" not in ident:
-            wanted[kind].add(ident)
+    wanted = referenced_ids([patient, *dated], base, REFERENCED_TYPES)
     referenced: list[dict[str, Any]] = []
     for resource_type, ids in wanted.items():
         if ids:

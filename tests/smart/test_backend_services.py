@@ -21,6 +21,10 @@ def _aud(server):
 
 def test_rs384_backend_client_reads_patients(server, backend):
     client, key = backend
+    with server.client() as admin:  # a page of 5 whatever ran before (the demo holds 3 Patients)
+        for family in ("Backend-One", "Backend-Two"):
+            created = admin.post("/Patient", json={"resourceType": "Patient", "name": [{"family": family}]})
+            assert created.status_code == 201, created.text
     response = backend_token_request(server, client.client_id, key.assertion(client.client_id, _aud(server)))
     assert response.status_code == 200, response.text
     body = response.json()

@@ -20,6 +20,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from fhir_server.resources import search as search_engine
 from fhir_server.resources.errors import bad_request
+from fhir_server.resources.references import referenced_ids
 from fhir_server.resources.search import PATIENT_COMPARTMENT, SearchScope
 
 REFERENCED_TYPES = ("Practitioner", "PractitionerRole", "Organization", "Location", "Medication")
@@ -87,7 +88,7 @@ async def everything_page(db: AsyncDatabase, patient_id: str, *, base_url: str,
         params: list[tuple[str, str]] = [("_count", str(count - len(out))), ("_total", "none")]
         if phase == 1:
             if referenced is None:
-                referenced = (references_in(out, base_url) if whole_compartment
+                referenced = (referenced_ids(out, base_url, REFERENCED_TYPES) if whole_compartment
                               else await _referenced_ids(db, patient_id, existing, base_url, scope_for, types))
             if not referenced.get(resource_type):
                 type_index, inner = type_index + 1, None
@@ -153,29 +154,6 @@ def _decode_all(cursor: str) -> tuple[str | None, str | None, str | None]:
     return patients_cursor, current, inner
 
 
-def references_in(resources: list[dict[str, Any]], base_url: str,
-                  found: dict[str, set[str]] | None = None) -> dict[str, set[str]]:
-    """Ids of the Practitioners, Organizations, … that these resources refer to, by type (added to
-    ``found``): every literal ``reference``, relative or absolute on this server, version dropped."""
-    found = found if found is not None else {t: set() for t in REFERENCED_TYPES}
-    prefix = base_url.rstrip("/") + "/"
-    pending: list[Any] = list(resources)
-    while pending:
-        node = pending.pop()
-        if isinstance(node, list):
-            pending.extend(node)
-        elif isinstance(node, dict):
-            for key, value in node.items():
-                if key == "reference" and isinstance(value, str):
-                    target = value.removeprefix(prefix).split("/_history/", 1)[0]
-                    target_type, _, target_id = target.partition("/")
-                    if target_type in found and target_id and "/" not in target_id:
-                        found[target_type].add(target_id)
-                elif isinstance(value, (dict, list)):
-                    pending.append(value)
-    return found
-
-
 async def _referenced_ids(db: AsyncDatabase, patient_id: str, existing: set[str], base_url: str,
                           scope_for: Callable[[str], SearchScope | None],
                           types: list[str] | None) -> dict[str, set[str]]:
@@ -186,7 +164,7 @@ async def _referenced_ids(db: AsyncDatabase, patient_id: str, existing: set[str]
         if resource_type not in existing or scope_for(resource_type) is None:
             continue
         async for doc in db[resource_type].find({"comp": patient_id}):
-            references_in([doc["res"]], base_url, found)
+            referenced_ids([doc["res"]], base_url, REFERENCED_TYPES, found)
     return found
 
 

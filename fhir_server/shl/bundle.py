@@ -16,7 +16,6 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from fhir.resources.R4B.bundle import Bundle
 from pydantic import ValidationError
@@ -27,6 +26,7 @@ from fhir_server.resources import search as search_engine
 from fhir_server.resources.errors import FhirError
 from fhir_server.resources.references import referenced_ids
 from fhir_server.resources.search import patient_compartments
+from fhir_server.resources.search.shaping import next_cursor
 from fhir_server.resources.store import instant
 from fhir_server.services import Services
 
@@ -65,13 +65,6 @@ class RecordBundle:
                 if not e["fullUrl"].startswith("urn:uuid:")]
 
 
-def _next_cursor(bundle: dict[str, Any]) -> str | None:
-    for link in bundle.get("link", []):
-        if link.get("relation") == "next":
-            return parse_qs(urlsplit(link["url"]).query).get("_cursor", [None])[0]
-    return None
-
-
 async def _search_all(services: Services, caller: Caller, resource_type: str,
                       params: list[tuple[str, str]]) -> list[dict[str, Any]]:
     """Every match of one search, following its ``next`` links."""
@@ -83,7 +76,7 @@ async def _search_all(services: Services, caller: Caller, resource_type: str,
                                             base_url=services.settings.fhir_base,
                                             scope=search_scope(caller, resource_type))
         found.extend(e["resource"] for e in result.get("entry", []) if e.get("search", {}).get("mode") == "match")
-        cursor = _next_cursor(result)
+        cursor = next_cursor(result)
         if cursor is None:
             return found
 

@@ -8,7 +8,6 @@ before the store. Nothing here renders: the routes do.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 from fhir_server import audit, messaging
 from fhir_server.access import check_write, search_scope
@@ -18,6 +17,7 @@ from fhir_server.portal.viewing import Viewing
 from fhir_server.resources import search as search_engine
 from fhir_server.resources.errors import FhirError
 from fhir_server.resources.search import patient_compartments
+from fhir_server.resources.search.shaping import next_cursor
 from fhir_server.resources.store import instant
 from fhir_server.resources.validation import validate
 from fhir_server.services import Services
@@ -31,17 +31,16 @@ async def _search_all(services: Services, view: Viewing, resource_type: str, par
                       *, compartment: bool = True) -> list[dict[str, Any]]:
     """Every match, following ``next`` links (a patient's messages run to tens, not thousands)."""
     found: list[dict[str, Any]] = []
-    cursor: list[tuple[str, str]] = []
+    cursor: str | None = None
     while True:
         bundle = await search_engine.search(
-            services.db.db, resource_type, [*params, ("_count", "200"), *cursor],
+            services.db.db, resource_type, [*params, ("_count", "200")] + ([("_cursor", cursor)] if cursor else []),
             base_url=services.settings.fhir_base, scope=search_scope(view.caller, resource_type),
             compartment=("Patient", view.patient_id) if compartment else None)
         found += [e["resource"] for e in bundle.get("entry", []) if e.get("search", {}).get("mode") == "match"]
-        nxt = next((link["url"] for link in bundle.get("link", []) if link.get("relation") == "next"), None)
-        if not nxt:
+        cursor = next_cursor(bundle)
+        if cursor is None:
             return found
-        cursor = [(k, v) for k, v in parse_qsl(urlsplit(nxt).query) if k == "_cursor"]
 
 
 async def _names(services: Services, view: Viewing, comms: list[dict[str, Any]]) -> dict[str, str]:

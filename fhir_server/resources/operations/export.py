@@ -25,7 +25,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from gridfs import AsyncGridFSBucket
 from gridfs.asynchronous.grid_file import AsyncGridIn
@@ -37,6 +36,7 @@ from fhir_server.resources import search as search_engine
 from fhir_server.resources.errors import FhirError
 from fhir_server.resources.operations.export_filters import Elements, TypeFilters, trim
 from fhir_server.resources.search import SearchScope, patient_compartments
+from fhir_server.resources.search.shaping import next_cursor
 from fhir_server.resources.store import instant
 from fhir_server.services import Services
 
@@ -238,8 +238,7 @@ async def _search_pages(services: Services, resource_type: str, request: ExportR
             services.db.db, resource_type, params + ([("_cursor", cursor)] if cursor else []),
             base_url=services.settings.fhir_base, scope=request.scopes[resource_type])
         yield [e["resource"] for e in bundle.get("entry", []) if e.get("search", {}).get("mode") == "match"]
-        cursor = next((parse_qs(urlsplit(link["url"]).query).get("_cursor", [None])[0]
-                       for link in bundle.get("link", []) if link.get("relation") == "next"), None)
+        cursor = next_cursor(bundle)
         if cursor is None:
             return
 

@@ -14,7 +14,6 @@ import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -22,6 +21,7 @@ from fhir_server.resources import search as search_engine
 from fhir_server.resources.errors import bad_request
 from fhir_server.resources.references import referenced_ids
 from fhir_server.resources.search import PATIENT_COMPARTMENT, SearchScope
+from fhir_server.resources.search.shaping import next_cursor
 
 REFERENCED_TYPES = ("Practitioner", "PractitionerRole", "Organization", "Location", "Medication")
 MAX_COUNT = 1000
@@ -52,13 +52,6 @@ def _decode(cursor: str) -> tuple[int, int, str | None]:
         return int(phase), int(type_index), inner
     except (ValueError, TypeError):
         raise bad_request("_cursor is not one this server issued.", ["_cursor"]) from None
-
-
-def _inner_cursor(bundle: dict[str, Any]) -> str | None:
-    for link in bundle.get("link", []):
-        if link.get("relation") == "next":
-            return parse_qs(urlsplit(link["url"]).query).get("_cursor", [None])[0]
-    return None
 
 
 async def everything_page(db: AsyncDatabase, patient_id: str, *, base_url: str,
@@ -103,7 +96,7 @@ async def everything_page(db: AsyncDatabase, patient_id: str, *, base_url: str,
             compartment=("Patient", patient_id) if phase == 0 else None)
         out.extend(e["resource"] for e in bundle.get("entry", [])
                    if e.get("search", {}).get("mode") == "match")
-        inner = _inner_cursor(bundle)
+        inner = next_cursor(bundle)
         if inner is None:
             type_index += 1
     done = phase >= 2
@@ -128,7 +121,7 @@ async def all_patients_page(db: AsyncDatabase, *, base_url: str, scope_for: Call
             found = [e["resource"]["id"] for e in bundle.get("entry", []) if e.get("search", {}).get("mode") == "match"]
             if not found:
                 return Page(out, None)
-            current, inner, patients_cursor = found[0], None, _inner_cursor(bundle)
+            current, inner, patients_cursor = found[0], None, next_cursor(bundle)
         page = await everything_page(db, current, base_url=base_url, scope_for=scope_for, since=since, types=types,
                                      count=count - len(out), cursor=inner)
         out.extend(page.resources)

@@ -4,7 +4,8 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from .definitions import params_for
 from .query import Query
@@ -41,6 +42,14 @@ def _subset(res: dict, q: Query) -> dict:
 def _entry(rtype: str, doc: dict, mode: str, q: Query, base_url: str) -> dict:
     return {"fullUrl": f"{base_url}/{rtype}/{doc['_id']}", "resource": _subset(doc["res"], q),
             "search": {"mode": mode}}
+
+
+def next_cursor(bundle: dict[str, Any]) -> str | None:
+    """The ``_cursor`` of a searchset's next page, for code that follows the pages itself."""
+    for link in bundle.get("link", []):
+        if link.get("relation") == "next":
+            return parse_qs(urlsplit(link["url"]).query).get("_cursor", [None])[0]
+    return None
 
 
 def _link(path: str, echo: list[tuple[str, str]], cursor: str | None) -> str:

@@ -12,7 +12,7 @@ It answers "is the eighth hour as fast as the first minute?". One run:
    earlier ones have answered, so a slow server shows as latency, not as a lower rate): reads
    by id, lab searches, name searches, creates, updates and deletes of Observations; a
    transaction every 10 s, ``Patient/$everything`` every 20 s, a portal sign-in that reads the
-   inbox and sends a message every 30 s;
+   inbox and sends a message (which the care team then deletes) every 30 s;
 3. prints, for every ``--window`` seconds, each kind's p50/p95 and errors, the requests over
    1 s, the worst 10-second median, and RSS, open file descriptors and CPU of the server and
    of the database process, with the AuditEvent and history collection sizes;
@@ -55,8 +55,9 @@ PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 JANE = {"email": "jane.doe@example.org", "password": "Jane-Demo-2026!", "birth_date": "1968-04-12"}
 STALL_S = 1.0
 # Requests a second of each steady kind (34 in all, as in the soak that found the drift). Deletes
-# keep pace with creates (the transactions add 0.5 Observations a second besides), so each patient's
-# record stays about its size while the server ages: audit trail, history and churn grow.
+# keep pace with creates (a transaction withdraws as many as it adds, and the portal's message is
+# deleted after it is sent), so each record keeps its size while the server ages: the audit
+# trail, history and churn grow.
 MIX = {"read": 12, "lab search": 6, "name search": 5, "create": 4, "update": 3, "delete": 4}
 # At most this many requests in flight (below the connection pool's 64): a request due while the
 # generator is at the cap is counted as not sent instead of queued, so a starved machine cannot
@@ -65,6 +66,10 @@ MAX_IN_FLIGHT = 48
 STALL_DUMP_S = 5.0  # a request waiting this long gets the server's and the database's stacks dumped
 # The periodic kinds: (kind, every N seconds).
 PERIODIC = [("transaction", 10), ("$everything", 20), ("portal", 30)]
+# The Observations this soak created that the deletes leave standing (updates pick from them).
+KEEP_CREATED = 50
+# $everything takes this many patients in turn: one round every 120 s window.
+EVERYTHING_ROUND = 6
 LAB = "http://terminology.hl7.org/CodeSystem/observation-category|laboratory"
 
 
@@ -172,6 +177,7 @@ class Load:
     outcomes: list[Outcome] = field(default_factory=list)
     not_sent: list[float] = field(default_factory=list)  # when a due request found MAX_IN_FLIGHT in flight
     in_flight: dict[object, float] = field(default_factory=dict)  # one per request: when it left (monotonic)
+    everything_calls: int = 0
 
     def patient(self) -> str:
         return self.rng.choice(self.patients)
@@ -205,7 +211,8 @@ class Load:
     async def update(self) -> bool:
         if not self.created:
             return await self.create()
-        obs_id = self.rng.choice(self.created[-200:])
+        # The newest half: the deletes take the oldest, so the two seldom meet.
+        obs_id = self.rng.choice(self.created[-KEEP_CREATED // 2:])
         current = await self.api.get(f"/Observation/{obs_id}")
         if current.status_code in (404, 410):
             return True  # deleted meanwhile by the delete kind
@@ -216,21 +223,35 @@ class Load:
         return (await self.api.put(f"/Observation/{obs_id}", json=body)).status_code in (200, 201, 412)
 
     async def delete(self) -> bool:
-        if len(self.created) < 50:
+        if len(self.created) < KEEP_CREATED:
             return await self.create()
         obs_id = self.created.pop(0)
         # 409: an update of the same Observation landed in between (the delete changed nothing).
         return (await self.api.delete(f"/Observation/{obs_id}")).status_code in (200, 204, 409)
 
     async def transaction(self) -> bool:
+        """An EHR's sync: three new results for one patient and three old ones withdrawn, so the
+        transactions, like the single writes, leave the records their size."""
         patient = self.patient()
         entries = [{"request": {"method": "POST", "url": "Observation"}, "resource": self.observation(patient)}
-                   for _ in range(5)]
+                   for _ in range(3)]
+        if len(self.created) >= KEEP_CREATED + 3:
+            entries += [{"request": {"method": "DELETE", "url": f"Observation/{self.created.pop(0)}"}}
+                        for _ in range(3)]
         bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
-        return (await self.api.post("", json=bundle)).status_code == 200
+        answer = await self.api.post("", json=bundle)
+        if answer.status_code != 200:
+            return False
+        for entry in answer.json().get("entry", [])[:3]:
+            self.created.append(entry["response"]["location"].split("/")[1])
+        return True
 
     async def everything(self) -> bool:
-        url: str | None = f"/Patient/{self.patient()}/$everything?_count=500"
+        # The same patients in turn, one round a window (see EVERYTHING_ROUND), so every window
+        # reads the same records and the windows compare like with like.
+        patient = self.patients[self.everything_calls % EVERYTHING_ROUND]
+        self.everything_calls += 1
+        url: str | None = f"/Patient/{patient}/$everything?_count=500"
         while url:
             page = await self.api.get(url)
             if page.status_code != 200:
@@ -248,7 +269,11 @@ class Load:
             token = await csrf(browser, "/messages/new")
             sent = await browser.post("/messages/new", data={"csrf_token": token, "category": "Health",
                                                              "subject": "Soak", "body": "A question."})
-            return sent.status_code == 303
+            if sent.status_code != 303:
+                return False
+        # The care team clears the message through the API, so Jane's inbox keeps its size.
+        message_id = sent.headers["location"].split("?")[0].rsplit("/", 1)[-1]
+        return (await self.api.delete(f"/Communication/{message_id}")).status_code in (200, 204)
 
     def kinds(self) -> dict[str, Callable[[], Awaitable[bool]]]:
         return {"read": self.read, "lab search": self.lab_search, "name search": self.name_search,

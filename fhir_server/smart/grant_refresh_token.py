@@ -20,7 +20,7 @@ from fhir_server.smart.clients import Client
 from fhir_server.smart.errors import InvalidGrant, InvalidScope
 from fhir_server.smart.issuance import token_response
 from fhir_server.smart.scopes import ScopeError, is_subset
-from fhir_server.smart.store import REFRESH_TOKENS, Authorization
+from fhir_server.smart.store import REFRESH_TOKENS, REVOKED_CHAINS, Authorization
 
 OFFLINE_TTL = 90 * 24 * 3600
 ONLINE_TTL = 12 * 3600
@@ -52,15 +52,14 @@ def is_active(doc: dict[str, Any] | None) -> bool:
     return bool(doc) and not doc["rotated"] and not doc["revoked"] and doc["expires_at"] > store.now()
 
 
-REVOKED_CHAINS = "revoked_refresh_chains"
-
-
 async def revoke_chain(db: Database, chain: str) -> None:
     """Retire every refresh token of the chain and revoke the access tokens they issued.
 
     The chain is marked first: a rotation that races this (its new token inserted after the
     loop below read the chain) sees the mark after its insert and revokes itself (``grant``)."""
-    await db[REVOKED_CHAINS].update_one({"_id": chain}, {"$set": {"at": store.now()}}, upsert=True)
+    # The mark outlives every token the chain can still hold (none is issued after it), then goes.
+    await db[REVOKED_CHAINS].update_one(
+        {"_id": chain}, {"$set": {"at": store.now(), "expires_at": store.expires_in(OFFLINE_TTL)}}, upsert=True)
     async for doc in db[REFRESH_TOKENS].find({"chain": chain}, projection={"access": 1}):
         for jti, exp in doc.get("access", []):
             await store.revoke_access_token(db, jti, exp)

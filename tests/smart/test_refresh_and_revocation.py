@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+from datetime import UTC, datetime, timedelta
+
 import httpx
 import pytest
+from pymongo import MongoClient
 
 from tests.smart.helpers import add_client, assert_oauth_error, exchange, fhir_get, make_code, token_request
 from tests.support.portal import add_delegate, registered_patient
@@ -38,6 +42,27 @@ def test_refresh_rotates_and_reuse_revokes_the_chain(server, app_client):
     assert_oauth_error(_refresh(server, app_client, first["refresh_token"]), "invalid_grant")
     assert_oauth_error(_refresh(server, app_client, second["refresh_token"]), "invalid_grant")
     assert fhir_get(server, second["access_token"], "Patient/jane-doe").status_code == 401
+
+
+def test_a_revoked_chains_mark_lapses_once_its_tokens_could_not_be_used(server, app_client):
+    """The mark that stops a racing rotation is kept as long as the chain's longest-lived token
+    could be (90 days, offline access), and swept after: the collection does not grow forever."""
+    first = _tokens(server, app_client)
+    second = _refresh(server, app_client, first["refresh_token"]).json()
+    assert_oauth_error(_refresh(server, app_client, first["refresh_token"]), "invalid_grant")  # reuse
+    assert_oauth_error(_refresh(server, app_client, second["refresh_token"]), "invalid_grant")
+    with MongoClient(server.mongo_uri, tz_aware=True) as client:
+        db = client[server.settings.database_name]
+        token = db.refresh_tokens.find_one({"_id": hashlib.sha256(second["refresh_token"].encode()).hexdigest()})
+        mark = db.revoked_refresh_chains.find_one({"_id": token["chain"]})
+        assert token["revoked"] and mark is not None
+        assert timedelta(days=89) < mark["expires_at"] - datetime.now(UTC) <= timedelta(days=90)
+        ttl = [ix["key"] for ix in db.revoked_refresh_chains.index_information().values() if "expireAfterSeconds" in ix]
+        assert ttl == [[("expires_at", 1)]]
+        db.revoked_refresh_chains.update_one({"_id": mark["_id"]},
+                                             {"$set": {"expires_at": datetime.now(UTC) - timedelta(seconds=1)}})
+        client.admin.command("secantusAdmin.pruneTtl")  # the sweep the database runs every minute
+        assert db.revoked_refresh_chains.find_one({"_id": mark["_id"]}) is None
 
 
 def test_refresh_may_narrow_but_not_widen_the_scope(server, app_client):

@@ -300,7 +300,7 @@ class BundleProcessor:
                     compartments = patient_compartments(current.resource, self.base)
                     check_resource(self.caller, entry.resource_type, entry.target_id, compartments, "d")
                     self.touched_patients.update(compartments)
-                    await store.delete(entry.resource_type, entry.target_id, session)
+                    await store.delete(current, session)
             return {"response": {"status": "204 No Content"}}
         if entry.method in ("PUT", "PATCH"):
             assert entry.resource is not None and entry.target_id

@@ -186,12 +186,10 @@ class ResourceStore:
         await self._append_history(version, session)
         return version, False
 
-    async def delete(self, resource_type: str, resource_id: str,
-                     session: AsyncClientSession | None = None) -> Version | None:
-        """Delete; returns the tombstone, or None when there was nothing to delete."""
-        current = await self.find_current(resource_type, resource_id, session)
-        if current is None:
-            return None
+    async def delete(self, current: Version, session: AsyncClientSession | None = None) -> Version:
+        """Delete the version the caller read (and checked access against); returns the
+        tombstone. 409 if another request changed or deleted it since."""
+        resource_type, resource_id = current.resource_type, current.id
         result = await self.db.resources(resource_type).delete_one(
             {"_id": resource_id, "vid": current.vid}, session=session)
         if result.deleted_count != 1:

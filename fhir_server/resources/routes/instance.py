@@ -166,7 +166,7 @@ async def delete(resource_type: str, resource_id: str, caller: CallerDep,
     current = await services.store.find_current(resource_type, resource_id)
     if current and current.resource:
         check_resource(caller, resource_type, resource_id, patient_compartments(current.resource, base), "d")
-        await services.store.delete(resource_type, resource_id)
+        await services.store.delete(current)
         await audit_access(services, caller, "delete", [current.resource])
     else:
         check_resource(caller, resource_type, resource_id, [], "r")
@@ -180,9 +180,10 @@ async def conditional_delete(resource_type: str, request: Request, caller: Calle
     matches = await find_matching(services, caller, resource_type, request.url.query)
     if len(matches) > 1:
         raise precondition_failed(f"The criteria match more than one {resource_type}; nothing was deleted.")
-    if matches:
-        check_resource(caller, resource_type, matches[0]["id"],
-                       patient_compartments(matches[0], services.settings.fhir_base), "d")
-        await services.store.delete(resource_type, matches[0]["id"])
-        await audit_access(services, caller, "delete", matches)
+    current = await services.store.find_current(resource_type, matches[0]["id"]) if matches else None
+    if current and current.resource:
+        check_resource(caller, resource_type, current.id,
+                       patient_compartments(current.resource, services.settings.fhir_base), "d")
+        await services.store.delete(current)
+        await audit_access(services, caller, "delete", [current.resource])
     return Response(status_code=204)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import re
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import fhir.resources.R4B as r4b
@@ -40,7 +40,7 @@ def resource_types() -> frozenset[str]:
     return frozenset(names)
 
 
-@cache
+@lru_cache(maxsize=512)  # bounded: the names come from request paths (R4B has 141 types)
 def is_resource_type(name: str) -> bool:
     """One of ``resource_types()``, importing only that type's model (the full list imports
     every R4B module: about 9 s of a ``carespace import``, in each of its processes)."""

@@ -24,7 +24,6 @@ Composite parameters (search.html#composite) are in :mod:`.composite`; ``_has`` 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cache
 
 #: Parameter types handled by the engine (search.html#ptypes).
 PARAM_TYPES = frozenset({"token", "reference", "date", "string", "quantity", "number", "uri", "special"})
@@ -878,9 +877,9 @@ SEARCH_PARAMS: dict[str, dict[str, SearchParam]] = {
 SPECIAL_STORED = frozenset({"_id", "_lastUpdated"})
 
 
-@cache
 def params_for(resource_type: str) -> dict[str, SearchParam]:
-    """Return ``{name: SearchParam}`` for a resource type (common ones at least)."""
+    """Return ``{name: SearchParam}`` for a resource type (common ones at least). Not cached:
+    it is one dict lookup, and a cache would keep every type name a request made up."""
     return SEARCH_PARAMS.get(resource_type, COMMON_PARAMS)
 
 

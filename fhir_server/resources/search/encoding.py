@@ -23,6 +23,11 @@ from functools import lru_cache
 
 SEP = "\x1f"  #: separates the parameter name from the value in index entries
 HIGH = "\U0010ffff"  #: sorts after every value; upper bound of prefix ranges
+# Parsed dates and normalised strings repeat within a record (an encounter's dates, a code's
+# display), not across the server's life: 4,096 entries keep every hit of a Synthea import
+# (41,093 of 48,924 lookups, the same as 65,536 did), and bound each cache at ~2 MB. At 65,536,
+# each write's unique lastUpdated instant grew the server by ~0.8 MB a minute for half an hour.
+CACHE_ENTRIES = 4096
 
 _DATE_RE = re.compile(
     r"^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?"
@@ -35,7 +40,7 @@ def _fmt(dt: datetime) -> str:
             f".{dt.microsecond // 1000:03d}Z")
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=CACHE_ENTRIES)
 def date_range(value: str) -> tuple[str, str] | None:
     """Return the (lo, hi) UTC bounds of a FHIR date/dateTime/instant at its precision.
 
@@ -93,7 +98,7 @@ def key_to_datetime(key: str) -> datetime:
 _STRIP_WS = re.compile(r"\s+")
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=CACHE_ENTRIES)
 def norm(text: str) -> str:
     """Normalise a string for matching: accents stripped, case folded, spaces collapsed."""
     if text.isascii():

@@ -16,7 +16,9 @@ It answers "is the eighth hour as fast as the first minute?". One run:
 3. prints, for every ``--window`` seconds, each kind's p50/p95 and errors, the requests over
    1 s, the worst 10-second median, and RSS, open file descriptors and CPU of the server and
    of the database process, with the AuditEvent and history collection sizes;
-4. ends with the drift, last window ÷ first window, of each kind's p50 and p95, and of RSS.
+4. ends with the drift, last window ÷ first window, of each kind's p50 and p95, and of RSS; the
+   same over the first and last thirds of the run (where the periodic kinds have enough
+   samples); and keeps every request's timing in ``requests.csv`` beside the logs.
 
 The load generator is this process (asyncio + httpx), apart from the server's; at ~34
 requests/s it uses about a tenth of a core.
@@ -27,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import csv
 import json
 import os
 import random
@@ -429,6 +432,28 @@ def print_drift(first: Window, last: Window) -> None:
           f"({last.database.rss_mb / first.database.rss_mb:.2f}×)")
 
 
+def print_thirds(load: Load, seconds: float) -> None:
+    """The same drift over the first and last thirds of the run: a window holds only 4-12 of the
+    periodic kinds, so their window p95 is that window's slowest; a third holds 20-60 of them."""
+    third = seconds / 3
+    print(f"\ndrift, last third ÷ first third ({third / 60:.0f} min each; p50 / p95):")
+    for kind in KIND_ORDER:
+        mine = [o for o in load.outcomes if o.kind == kind]
+        a = [o.seconds * 1000 for o in mine if o.started + o.seconds < third]
+        b = [o.seconds * 1000 for o in mine if o.started + o.seconds >= seconds - third]
+        a50, a95, b50, b95 = quantile(a, 0.5), quantile(a, 0.95), quantile(b, 0.5), quantile(b, 0.95)
+        print(f"  {kind:<12} {a50:7.0f} → {b50:7.0f} ms ({b50 / a50:.2f}×)   "
+              f"{a95:7.0f} → {b95:7.0f} ms ({b95 / a95:.2f}×)   n {len(a)} → {len(b)}")
+
+
+def save_outcomes(load: Load, out: Path) -> None:
+    """Every request (kind, when it left, how long it took, whether it was answered) as CSV."""
+    with out.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["kind", "started_s", "seconds", "ok"])
+        writer.writerows((o.kind, f"{o.started:.3f}", f"{o.seconds:.4f}", int(o.ok)) for o in load.outcomes)
+
+
 # ------------------------------------------------------------------ the run
 async def soak(args: argparse.Namespace, server: Server) -> None:
     token = server.carespace("token", "--scope", "system/*.cruds", "--ttl", str(int(args.minutes * 60 + 3600)))
@@ -471,6 +496,9 @@ async def soak(args: argparse.Namespace, server: Server) -> None:
     first = 1 if args.skip_first and len(windows) >= 3 else 0
     if len(windows) >= 2:
         print_drift(windows[first], windows[-1])
+        print_thirds(load, args.minutes * 60)
+    save_outcomes(load, args.keep / "requests.csv")
+    print(f"\nevery request: {args.keep / 'requests.csv'}")
 
 
 def arguments(argv: list[str] | None) -> argparse.Namespace:

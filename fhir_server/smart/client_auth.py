@@ -36,7 +36,7 @@ async def authenticate(request: Request, form: dict[str, str], services: Service
     basic_id, basic_secret = extract_basic_authorization(request.headers)
     if basic_id is not None:
         client = await get_client(db, basic_id)
-        if client is None or not basic_secret or not verify_secret(client, basic_secret):
+        if client is None or not basic_secret or not await verify_secret(client, basic_secret):
             raise InvalidClient("Client authentication failed.")
         if form.get("client_id") not in (None, "", basic_id):
             raise InvalidRequest("client_id in the body differs from the authenticated client.")
@@ -50,7 +50,7 @@ async def authenticate(request: Request, form: dict[str, str], services: Service
     if client is None:
         raise InvalidClient("Unknown client.")
     if form.get("client_secret"):
-        if not verify_secret(client, form["client_secret"]):
+        if not await verify_secret(client, form["client_secret"]):
             raise InvalidClient("Client authentication failed.")
         return client
     if not client.is_public:

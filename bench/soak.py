@@ -1,7 +1,7 @@
 """A soak: CareSpace under a steady mixed load for many minutes, window by window.
 
     .venv/bin/python -m bench.soak [--minutes 30] [--rate 34] [--window 60]
-        [--synthea ../shared/data/synthea] [--workers 1] [--seed 7]
+        [--synthea ../shared/data/synthea] [--workers 1] [--seed 7] [--db-cache 2G]
 
 It answers "is the eighth hour as fast as the first minute?". One run:
 
@@ -111,13 +111,14 @@ def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("MONGODB_URI", "CARESPACE_"))}
 
 
-def start_server(data_dir: Path, workers: int) -> Server:
+def start_server(data_dir: Path, workers: int, db_cache: str | None = None) -> Server:
     port = free_port()
     args = [*CARESPACE, "serve", "--demo", "--port", str(port), "--data-dir", str(data_dir)]
     if workers > 1:
         args += ["--workers", str(workers)]
     log = (data_dir.parent / "serve.log").open("wb")
-    process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=_env())
+    env = _env() | ({"CARESPACE_DB_CACHE_SIZE": db_cache} if db_cache else {})
+    process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
     server = Server(process, data_dir, f"http://127.0.0.1:{port}")
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -511,6 +512,8 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--keep", type=Path, help="where the server's and the database's logs and the stall "
                         "dumps are kept (default: var/soak/<start time>)")
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--db-cache", help="the embedded database's cache (CARESPACE_DB_CACHE_SIZE, e.g. 2G); "
+                        "default: the server's own default")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--skip-first", action="store_true",
                         help="compare with the second window (the first holds the warm-up)")
@@ -523,7 +526,7 @@ def main(argv: list[str] | None = None) -> int:
     args.keep.mkdir(parents=True, exist_ok=True)
     print(f"logs and stall dumps go to {args.keep}", flush=True)
     with tempfile.TemporaryDirectory(prefix="carespace-soak-") as tmp:
-        server = start_server(Path(tmp) / "var", args.workers)
+        server = start_server(Path(tmp) / "var", args.workers, args.db_cache)
         try:
             if args.synthea.is_dir():
                 started = time.monotonic()

@@ -222,9 +222,12 @@ class Load:
             return True  # deleted meanwhile by the delete kind
         body = current.json()
         body["valueQuantity"]["value"] = round(self.rng.uniform(70, 140), 1)
-        # 201: deleted in between and created again by this update (FHIR's update as create);
-        # 412: another update of it came first.
-        return (await self.api.put(f"/Observation/{obs_id}", json=body)).status_code in (200, 201, 412)
+        # 201: deleted in between and created again by this update (FHIR's update as create), so
+        # back on the list for a delete to take; 412: another update of it came first.
+        status = (await self.api.put(f"/Observation/{obs_id}", json=body)).status_code
+        if status == 201:
+            self.created.append(obs_id)
+        return status in (200, 201, 412)
 
     async def delete(self) -> bool:
         if len(self.created) < KEEP_CREATED:
@@ -421,12 +424,16 @@ def print_window(w: Window, first_cpu: tuple[float, float], window: float, gener
           f"AuditEvents {w.audit_events:,} history {w.history:,} | generator {generator_cores:.2f} cores", flush=True)
 
 
+def print_drift_row(kind: str, a: tuple[float, float, int], b: tuple[float, float, int]) -> None:
+    """One kind's (p50 ms, p95 ms, count) before and after, with the ratios."""
+    print(f"  {kind:<12} {a[0]:7.0f} → {b[0]:7.0f} ms ({b[0] / a[0]:.2f}×)   "
+          f"{a[1]:7.0f} → {b[1]:7.0f} ms ({b[1] / a[1]:.2f}×)   n {a[2]} → {b[2]}")
+
+
 def print_drift(first: Window, last: Window) -> None:
     print(f"\ndrift, window {last.index} ÷ window {first.index} (p50 / p95):")
     for kind in KIND_ORDER:
-        a, b = first.by_kind[kind], last.by_kind[kind]
-        print(f"  {kind:<12} {a[0]:7.0f} → {b[0]:7.0f} ms ({b[0] / a[0]:.2f}×)   "
-              f"{a[1]:7.0f} → {b[1]:7.0f} ms ({b[1] / a[1]:.2f}×)   n {a[2]} → {b[2]}")
+        print_drift_row(kind, first.by_kind[kind][:3], last.by_kind[kind][:3])
     print(f"  server RSS   {first.server.rss_mb:7.0f} → {last.server.rss_mb:7.0f} MB "
           f"({last.server.rss_mb / first.server.rss_mb:.2f}×)")
     print(f"  database RSS {first.database.rss_mb:7.0f} → {last.database.rss_mb:7.0f} MB "
@@ -442,9 +449,8 @@ def print_thirds(load: Load, seconds: float) -> None:
         mine = [o for o in load.outcomes if o.kind == kind]
         a = [o.seconds * 1000 for o in mine if o.started + o.seconds < third]
         b = [o.seconds * 1000 for o in mine if o.started + o.seconds >= seconds - third]
-        a50, a95, b50, b95 = quantile(a, 0.5), quantile(a, 0.95), quantile(b, 0.5), quantile(b, 0.95)
-        print(f"  {kind:<12} {a50:7.0f} → {b50:7.0f} ms ({b50 / a50:.2f}×)   "
-              f"{a95:7.0f} → {b95:7.0f} ms ({b95 / a95:.2f}×)   n {len(a)} → {len(b)}")
+        print_drift_row(kind, (quantile(a, 0.5), quantile(a, 0.95), len(a)),
+                        (quantile(b, 0.5), quantile(b, 0.95), len(b)))
 
 
 def save_outcomes(load: Load, out: Path) -> None:

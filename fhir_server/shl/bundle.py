@@ -22,11 +22,10 @@ from pydantic import ValidationError
 
 from fhir_server.access import Caller, check_resource, search_scope
 from fhir_server.binary_context import binary_id, binary_serves
-from fhir_server.resources import search as search_engine
 from fhir_server.resources.errors import FhirError
 from fhir_server.resources.references import referenced_ids
 from fhir_server.resources.search import patient_compartments
-from fhir_server.resources.search.shaping import next_cursor
+from fhir_server.resources.search.execute import every_page
 from fhir_server.resources.store import instant
 from fhir_server.services import Services
 
@@ -38,7 +37,7 @@ PERIOD_TYPES = {"Observation": "date", "DiagnosticReport": "date", "DocumentRefe
 STATE_TYPES = ("Condition", "MedicationRequest", "MedicationStatement", "AllergyIntolerance", "CareTeam")
 HIDDEN_STATUSES = {"entered-in-error"}
 REFERENCED_TYPES = ("Practitioner", "PractitionerRole", "Organization")
-PAGE = "1000"
+PAGE = 1000
 # The sender's note to the recipient travels inside the encrypted Bundle as a Communication
 # marked with this category, so the recipient reads it beside the record (the viewer shows it
 # apart from the practice's messages).
@@ -67,18 +66,11 @@ class RecordBundle:
 
 async def _search_all(services: Services, caller: Caller, resource_type: str,
                       params: list[tuple[str, str]]) -> list[dict[str, Any]]:
-    """Every match of one search, following its ``next`` links."""
-    found: list[dict[str, Any]] = []
-    cursor: str | None = None
-    while True:
-        page_params = [*params, ("_count", PAGE)] + ([("_cursor", cursor)] if cursor else [])
-        result = await search_engine.search(services.db.db, resource_type, page_params,
-                                            base_url=services.settings.fhir_base,
-                                            scope=search_scope(caller, resource_type))
-        found.extend(e["resource"] for e in result.get("entry", []) if e.get("search", {}).get("mode") == "match")
-        cursor = next_cursor(result)
-        if cursor is None:
-            return found
+    """Every match of one search under the caller's scope."""
+    return [resource async for page in every_page(services.db.db, resource_type, params,
+                                                  base_url=services.settings.fhir_base,
+                                                  scope=search_scope(caller, resource_type), page_size=PAGE)
+            for resource in page]
 
 
 async def _inline_attachments(services: Services, caller: Caller, patient_id: str,

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from pymongo import MongoClient
 
+from fhir_server.smart.store import REFRESH_TOKENS, REVOKED_CHAINS, digest
 from tests.smart.helpers import add_client, assert_oauth_error, exchange, fhir_get, make_code, token_request
 from tests.support.portal import add_delegate, registered_patient
 
@@ -53,16 +53,16 @@ def test_a_revoked_chains_mark_lapses_once_its_tokens_could_not_be_used(server, 
     assert_oauth_error(_refresh(server, app_client, second["refresh_token"]), "invalid_grant")
     with MongoClient(server.mongo_uri, tz_aware=True) as client:
         db = client[server.settings.database_name]
-        token = db.refresh_tokens.find_one({"_id": hashlib.sha256(second["refresh_token"].encode()).hexdigest()})
-        mark = db.revoked_refresh_chains.find_one({"_id": token["chain"]})
+        token = db[REFRESH_TOKENS].find_one({"_id": digest(second["refresh_token"])})
+        mark = db[REVOKED_CHAINS].find_one({"_id": token["chain"]})
         assert token["revoked"] and mark is not None
         assert timedelta(days=89) < mark["expires_at"] - datetime.now(UTC) <= timedelta(days=90)
-        ttl = [ix["key"] for ix in db.revoked_refresh_chains.index_information().values() if "expireAfterSeconds" in ix]
+        ttl = [ix["key"] for ix in db[REVOKED_CHAINS].index_information().values() if "expireAfterSeconds" in ix]
         assert ttl == [[("expires_at", 1)]]
-        db.revoked_refresh_chains.update_one({"_id": mark["_id"]},
-                                             {"$set": {"expires_at": datetime.now(UTC) - timedelta(seconds=1)}})
+        db[REVOKED_CHAINS].update_one({"_id": mark["_id"]},
+                                      {"$set": {"expires_at": datetime.now(UTC) - timedelta(seconds=1)}})
         client.admin.command("secantusAdmin.pruneTtl")  # the sweep the database runs every minute
-        assert db.revoked_refresh_chains.find_one({"_id": mark["_id"]}) is None
+        assert db[REVOKED_CHAINS].find_one({"_id": mark["_id"]}) is None
 
 
 def test_refresh_may_narrow_but_not_widen_the_scope(server, app_client):

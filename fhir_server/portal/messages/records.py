@@ -14,10 +14,9 @@ from fhir_server.access import check_write, search_scope
 from fhir_server.portal.messages import threads
 from fhir_server.portal.messages.threads import Message
 from fhir_server.portal.viewing import Viewing
-from fhir_server.resources import search as search_engine
 from fhir_server.resources.errors import FhirError
 from fhir_server.resources.search import patient_compartments
-from fhir_server.resources.search.shaping import next_cursor
+from fhir_server.resources.search.execute import every_page
 from fhir_server.resources.store import instant
 from fhir_server.resources.validation import validate
 from fhir_server.services import Services
@@ -29,18 +28,12 @@ NO_CARE_TEAM = ("We could not find a care team to send this to. Please call the 
 
 async def _search_all(services: Services, view: Viewing, resource_type: str, params: list[tuple[str, str]],
                       *, compartment: bool = True) -> list[dict[str, Any]]:
-    """Every match, following ``next`` links (a patient's messages run to tens, not thousands)."""
-    found: list[dict[str, Any]] = []
-    cursor: str | None = None
-    while True:
-        bundle = await search_engine.search(
-            services.db.db, resource_type, [*params, ("_count", "200")] + ([("_cursor", cursor)] if cursor else []),
-            base_url=services.settings.fhir_base, scope=search_scope(view.caller, resource_type),
-            compartment=("Patient", view.patient_id) if compartment else None)
-        found += [e["resource"] for e in bundle.get("entry", []) if e.get("search", {}).get("mode") == "match"]
-        cursor = next_cursor(bundle)
-        if cursor is None:
-            return found
+    """Every match (a patient's messages run to tens, not thousands)."""
+    return [resource async for page in every_page(
+                services.db.db, resource_type, params, base_url=services.settings.fhir_base,
+                scope=search_scope(view.caller, resource_type), page_size=200,
+                compartment=("Patient", view.patient_id) if compartment else None)
+            for resource in page]
 
 
 async def _names(services: Services, view: Viewing, comms: list[dict[str, Any]]) -> dict[str, str]:

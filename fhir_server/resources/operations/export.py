@@ -32,11 +32,10 @@ from pymongo import ASCENDING, IndexModel
 
 from fhir_server import audit
 from fhir_server.access import Caller
-from fhir_server.resources import search as search_engine
 from fhir_server.resources.errors import FhirError
 from fhir_server.resources.operations.export_filters import Elements, TypeFilters, trim
 from fhir_server.resources.search import SearchScope, patient_compartments
-from fhir_server.resources.search.shaping import next_cursor
+from fhir_server.resources.search.execute import every_page
 from fhir_server.resources.store import instant
 from fhir_server.services import Services
 
@@ -229,18 +228,12 @@ async def _filtered_pages(services: Services, resource_type: str, request: Expor
 async def _search_pages(services: Services, resource_type: str, request: ExportRequest,
                         criteria: list[tuple[str, str]] | None = None) -> AsyncIterator[list[dict[str, Any]]]:
     """Through the search engine (SMART query restrictions apply), following its keyset cursor."""
-    params = [*(criteria or []), ("_sort", "_lastUpdated"), ("_count", str(PAGE_SIZE)), ("_total", "none")]
+    params = [*(criteria or []), ("_sort", "_lastUpdated"), ("_total", "none")]
     if request.since is not None:
         params.append(("_lastUpdated", f"ge{instant(request.since)}"))
-    cursor: str | None = None
-    while True:
-        bundle = await search_engine.search(
-            services.db.db, resource_type, params + ([("_cursor", cursor)] if cursor else []),
-            base_url=services.settings.fhir_base, scope=request.scopes[resource_type])
-        yield [e["resource"] for e in bundle.get("entry", []) if e.get("search", {}).get("mode") == "match"]
-        cursor = next_cursor(bundle)
-        if cursor is None:
-            return
+    async for page in every_page(services.db.db, resource_type, params, base_url=services.settings.fhir_base,
+                                 scope=request.scopes[resource_type], page_size=PAGE_SIZE):
+        yield page
 
 
 def _last_updated(resource: dict[str, Any]) -> datetime:

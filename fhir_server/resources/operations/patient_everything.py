@@ -21,7 +21,7 @@ from fhir_server.resources import search as search_engine
 from fhir_server.resources.errors import bad_request
 from fhir_server.resources.references import referenced_ids
 from fhir_server.resources.search import PATIENT_COMPARTMENT, SearchScope
-from fhir_server.resources.search.shaping import next_cursor
+from fhir_server.resources.search.shaping import matches, next_cursor
 
 REFERENCED_TYPES = ("Practitioner", "PractitionerRole", "Organization", "Location", "Medication")
 MAX_COUNT = 1000
@@ -94,8 +94,7 @@ async def everything_page(db: AsyncDatabase, patient_id: str, *, base_url: str,
         bundle = await search_engine.search(
             db, resource_type, params, base_url=base_url, scope=scope,
             compartment=("Patient", patient_id) if phase == 0 else None)
-        out.extend(e["resource"] for e in bundle.get("entry", [])
-                   if e.get("search", {}).get("mode") == "match")
+        out.extend(matches(bundle))
         inner = next_cursor(bundle)
         if inner is None:
             type_index += 1
@@ -118,7 +117,7 @@ async def all_patients_page(db: AsyncDatabase, *, base_url: str, scope_for: Call
             if patients_cursor:
                 params.append(("_cursor", patients_cursor))
             bundle = await search_engine.search(db, "Patient", params, base_url=base_url, scope=patient_scope)
-            found = [e["resource"]["id"] for e in bundle.get("entry", []) if e.get("search", {}).get("mode") == "match"]
+            found = [resource["id"] for resource in matches(bundle)]
             if not found:
                 return Page(out, None)
             current, inner, patients_cursor = found[0], None, next_cursor(bundle)

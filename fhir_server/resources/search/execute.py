@@ -13,6 +13,7 @@ holds the :func:`search` entry point that puts them together.
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,7 +30,7 @@ from .plan import Plan, _count, _run
 from .query import parse
 from .scope import SearchScope
 from .shaping import SUBSETTED as SUBSETTED
-from .shaping import _entry, _link
+from .shaping import _entry, _link, matches, next_cursor
 
 
 # ------------------------------------------------------------------ search
@@ -157,3 +158,17 @@ def plan_for(resource_type: str, params: list[tuple[str, str]], *, base_url: str
     """The plan of a single-type search without chains (for ``explain`` in tests and benchmarks)."""
     q = parse([resource_type], params, base_url=base_url.rstrip("/"), strict=False)
     return Plan(resource_type, q, q.clauses, scope, compartment, base_url.rstrip("/"))
+
+
+async def every_page(db, resource_type: str, params: list[tuple[str, str]], *, base_url: str, scope: SearchScope,
+                     page_size: int, compartment: tuple[str, str] | None = None) -> AsyncIterator[list[dict]]:
+    """Each page's matches in turn, following the keyset cursor: for code that needs every match
+    (an export, a record being sent, a patient's messages) under the caller's scope."""
+    cursor: str | None = None
+    while True:
+        page = [*params, ("_count", str(page_size))] + ([("_cursor", cursor)] if cursor else [])
+        bundle = await search(db, resource_type, page, base_url=base_url, scope=scope, compartment=compartment)
+        yield matches(bundle)
+        cursor = next_cursor(bundle)
+        if cursor is None:
+            return

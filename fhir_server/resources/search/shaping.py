@@ -44,6 +44,11 @@ def _entry(rtype: str, doc: dict, mode: str, q: Query, base_url: str) -> dict:
             "search": {"mode": mode}}
 
 
+def matches(bundle: dict[str, Any]) -> list[dict[str, Any]]:
+    """The resources a searchset matched (not those ``_include`` added)."""
+    return [e["resource"] for e in bundle.get("entry", []) if e.get("search", {}).get("mode") == "match"]
+
+
 def next_cursor(bundle: dict[str, Any]) -> str | None:
     """The ``_cursor`` of a searchset's next page, for code that follows the pages itself."""
     for link in bundle.get("link", []):

@@ -129,7 +129,7 @@ async def register_client(db: Database, *, name: str, kind: str, redirect_uris: 
     secret_hash = None
     if kind == "confidential" and not (jwks or jwks_url):
         secret = secrets.token_urlsafe(32)
-        secret_hash = hash_secret(secret)
+        secret_hash = await asyncio.to_thread(hash_secret, secret)  # off the event loop, as verify_secret
     client = Client(client_id=secrets.token_urlsafe(16), name=name, kind=kind, redirect_uris=redirect_uris,
                     scope=scope, secret_hash=secret_hash, jwks=jwks, jwks_url=jwks_url, launch_url=launch_url,
                     description=(description or "").strip() or None, resource_server=resource_server)

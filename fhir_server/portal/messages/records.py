@@ -72,11 +72,6 @@ async def load(services: Services, view: Viewing) -> list[Message]:
     return [threads.to_message(c, view.patient_id, names, services.settings.fhir_base) for c in comms]
 
 
-async def unread_count(services: Services, view: Viewing) -> int:
-    """The count in the Messages tab's title; any page may call it."""
-    return threads.unread_count(await load(services, view))
-
-
 async def mark_read(services: Services, view: Viewing, message: Message) -> bool:
     """Record that the patient side opened a practice message (a new version with ``received``)."""
     current = await services.store.find_current("Communication", message.id)

@@ -1,7 +1,7 @@
 """A soak: CareSpace under a steady mixed load for many minutes, window by window.
 
     .venv/bin/python -m bench.soak [--minutes 30] [--rate 34] [--window 60]
-        [--synthea ../shared/data/synthea] [--workers 1] [--seed 7] [--db-cache 2G]
+        [--synthea ../shared/data/synthea] [--workers 1] [--seed 7] [--db-cache 2G] [--data-dir DIR]
 
 It answers "is the eighth hour as fast as the first minute?". One run:
 
@@ -520,6 +520,9 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--db-cache", help="the embedded database's cache (CARESPACE_DB_CACHE_SIZE, e.g. 2G); "
                         "default: the server's own default")
+    parser.add_argument("--data-dir", type=Path,
+                        help="run on this folder and keep it (default: a temporary one); a folder an earlier run "
+                        "kept is run again without the import, so fresh processes meet aged data")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--skip-first", action="store_true",
                         help="compare with the second window (the first holds the warm-up)")
@@ -531,10 +534,15 @@ def main(argv: list[str] | None = None) -> int:
     args.keep = args.keep or Path("var/soak") / time.strftime("%Y%m%d-%H%M%S")
     args.keep.mkdir(parents=True, exist_ok=True)
     print(f"logs and stall dumps go to {args.keep}", flush=True)
-    with tempfile.TemporaryDirectory(prefix="carespace-soak-") as tmp:
-        server = start_server(Path(tmp) / "var", args.workers, args.db_cache)
+    with contextlib.ExitStack() as stack:
+        tmp = args.data_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="carespace-soak-")))
+        aged = (tmp / "var" / "db").is_dir()  # a previous run's data: fresh processes on aged data
+        (tmp / "var").mkdir(parents=True, exist_ok=True)
+        server = start_server(tmp / "var", args.workers, args.db_cache)
         try:
-            if args.synthea.is_dir():
+            if aged:
+                print(f"reusing the data of an earlier run in {tmp}: no import")
+            elif args.synthea.is_dir():
                 started = time.monotonic()
                 server.carespace("import", str(args.synthea))
                 print(f"imported {args.synthea} in {time.monotonic() - started:.0f} s")
@@ -543,7 +551,7 @@ def main(argv: list[str] | None = None) -> int:
             return 130
         finally:
             server.stop()
-            for log in (Path(tmp) / "serve.log", Path(tmp) / "var" / "embedded-db.log"):
+            for log in (tmp / "serve.log", tmp / "var" / "embedded-db.log"):
                 if log.exists():
                     shutil.copy(log, args.keep / log.name)
     return 0

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import contextlib
 import csv
 import json
@@ -453,6 +454,35 @@ def print_thirds(load: Load, seconds: float) -> None:
                         (quantile(b, 0.5), quantile(b, 0.95), len(b)))
 
 
+def print_overlap(load: Load, seconds: float) -> None:
+    """Each steady kind apart from and alongside a periodic request, first third → last: whether
+    its p95's drift is the requests themselves or time spent behind the heavy ones."""
+    third = seconds / 3
+    periodic = {kind for kind, _ in PERIODIC}
+    heavy = sorted((o.started, o.started + o.seconds) for o in load.outcomes if o.kind in periodic)
+    starts = [start for start, _ in heavy]
+    longest = max((end - start for start, end in heavy), default=0.0)
+
+    def alongside(o: Outcome) -> bool:
+        end = o.started + o.seconds
+        near = heavy[bisect.bisect_left(starts, o.started - longest):bisect.bisect_right(starts, end)]
+        return any(start < end and o.started < stop for start, stop in near)
+
+    def cell(outcomes: list[Outcome]) -> str:
+        ms = [o.seconds * 1000 for o in outcomes]
+        return f"{quantile(ms, 0.5):4.0f}/{quantile(ms, 0.95):<4.0f}"
+
+    print("\nsteady kinds apart from / alongside a periodic request, first third → last (p50/p95 ms):")
+    for kind in (k for k in KIND_ORDER if k not in periodic):
+        thirds = [[o for o in load.outcomes if o.kind == kind and low <= o.started < low + third]
+                  for low in (0.0, seconds - third)]
+        apart = [[o for o in t if not alongside(o)] for t in thirds]
+        beside = [[o for o in t if alongside(o)] for t in thirds]
+        shares = " → ".join(f"{len(b) / max(len(t), 1):.0%}" for b, t in zip(beside, thirds, strict=True))
+        print(f"  {kind:<12} apart {cell(apart[0])} → {cell(apart[1])}   "
+              f"alongside {cell(beside[0])} → {cell(beside[1])}   ({shares} alongside)")
+
+
 def save_outcomes(load: Load, out: Path) -> None:
     """Every request (kind, when it left, how long it took, whether it was answered) as CSV."""
     with out.open("w", newline="") as f:
@@ -504,6 +534,7 @@ async def soak(args: argparse.Namespace, server: Server) -> None:
     if len(windows) >= 2:
         print_drift(windows[first], windows[-1])
         print_thirds(load, args.minutes * 60)
+        print_overlap(load, args.minutes * 60)
     save_outcomes(load, args.keep / "requests.csv")
     print(f"\nevery request: {args.keep / 'requests.csv'}")
 

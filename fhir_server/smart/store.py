@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING, IndexModel, UpdateOne
 
 from fhir_server.db import Database
 from fhir_server.smart.bearer import REVOKED
@@ -65,8 +66,16 @@ def digest(secret: str) -> str:
 
 async def revoke_access_token(db: Database, jti: str, exp: int) -> None:
     """RFC 7009: the bearer door refuses this jti until the token would have expired anyway."""
-    until = datetime.fromtimestamp(exp, UTC) + timedelta(seconds=60)
-    await db[REVOKED].update_one({"_id": jti}, {"$set": {"expires_at": until}}, upsert=True)
+    await revoke_access_tokens(db, [(jti, exp)])
+
+
+async def revoke_access_tokens(db: Database, tokens: Iterable[tuple[str, int]]) -> None:
+    """Revoke each (jti, exp) in one round trip; one that has expired is refused already."""
+    floor = now() - timedelta(seconds=60)
+    marks = [UpdateOne({"_id": jti}, {"$set": {"expires_at": until}}, upsert=True)
+             for jti, exp in tokens if (until := datetime.fromtimestamp(exp, UTC) + timedelta(seconds=60)) > floor]
+    if marks:
+        await db[REVOKED].bulk_write(marks, ordered=False)
 
 
 async def ensure_indexes(db: Database) -> None:

@@ -42,7 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -170,6 +170,7 @@ class Outcome:
     started: float  # seconds since the soak began
     seconds: float
     ok: bool
+    error: str = ""  # what the generator caught, when the request raised instead of answering
 
 
 @dataclass
@@ -297,15 +298,15 @@ async def csrf(client: httpx.AsyncClient, path: str) -> str:
 
 
 async def timed(load: Load, kind: str, call: Callable[[], Awaitable[bool]], t0: float) -> None:
-    started, request = time.monotonic(), object()
+    started, request, error = time.monotonic(), object(), ""
     load.in_flight[request] = started
     try:
         ok = await call()
-    except (httpx.HTTPError, KeyError, ValueError):
-        ok = False
+    except (httpx.HTTPError, KeyError, ValueError) as caught:
+        ok, error = False, f"{type(caught).__name__}: {caught}"
     finally:
         del load.in_flight[request]
-    load.outcomes.append(Outcome(kind, started - t0, time.monotonic() - started, ok))
+    load.outcomes.append(Outcome(kind, started - t0, time.monotonic() - started, ok, error))
 
 
 def dump_stacks(py_spy: str, pids: list[tuple[str, int]], header: str, out: Path) -> None:
@@ -479,11 +480,11 @@ def print_overlap(load: Load, seconds: float) -> None:
 
 
 def save_outcomes(load: Load, out: Path) -> None:
-    """Every request (kind, when it left, how long it took, whether it was answered) as CSV."""
+    """Every request (kind, when it left, how long it took, whether it was answered, what it raised) as CSV."""
     with out.open("w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["kind", "started_s", "seconds", "ok"])
-        writer.writerows((o.kind, f"{o.started:.3f}", f"{o.seconds:.4f}", int(o.ok)) for o in load.outcomes)
+        writer.writerow(["kind", "started_s", "seconds", "ok", "error"])
+        writer.writerows((o.kind, f"{o.started:.3f}", f"{o.seconds:.4f}", int(o.ok), o.error) for o in load.outcomes)
 
 
 # ------------------------------------------------------------------ the run
@@ -534,6 +535,8 @@ async def soak(args: argparse.Namespace, server: Server) -> None:
     slow = sorted((o.seconds for o in load.outcomes), reverse=True)[:3]
     print(f"\n{len(load.outcomes):,} requests, {errors} errors, {len(load.not_sent):,} not sent "
           f"(due with {MAX_IN_FLIGHT} in flight); slowest {', '.join(f'{s:.2f} s' for s in slow)}")
+    for (kind, error), count in Counter((o.kind, o.error) for o in load.outcomes if not o.ok).most_common():
+        print(f"  error: {count} × {kind}: {error or 'an answer the kind does not expect'}")
     first = 1 if args.skip_first and len(windows) >= 3 else 0
     if len(windows) >= 2:
         print_drift(windows[first], windows[-1])

@@ -60,8 +60,8 @@ async def revoke_chain(db: Database, chain: str) -> None:
     # The mark outlives every token the chain can still hold (none is issued after it), then goes.
     await db[REVOKED_CHAINS].update_one(
         {"_id": chain}, {"$set": {"at": store.now(), "expires_at": store.expires_in(OFFLINE_TTL)}}, upsert=True)
-    issued = [tuple(pair) async for doc in db[REFRESH_TOKENS].find({"chain": chain}, projection={"access": 1})
-              for pair in doc.get("access", [])]
+    issued = [(jti, exp) async for doc in db[REFRESH_TOKENS].find({"chain": chain}, projection={"access": 1})
+              for jti, exp in doc.get("access", [])]
     await store.revoke_access_tokens(db, issued)
     await db[REFRESH_TOKENS].update_many({"chain": chain}, {"$set": {"revoked": True}})
 

@@ -25,7 +25,7 @@ from pymongo.errors import DuplicateKeyError
 from fhir_server.db import Database
 from fhir_server.group_commit import GroupCommit
 from fhir_server.resources.errors import conflict, gone, not_found, precondition_failed
-from fhir_server.resources.search import index_models, index_resource, patient_compartments, retired_indexes
+from fhir_server.resources.search import index_models, patient_compartments, retired_indexes, stored_index
 
 Resource = dict[str, Any]
 Clock = Callable[[], datetime]
@@ -258,7 +258,7 @@ class ResourceStore:
             "vid": version.vid,
             "lu": version.last_updated,
             "comp": patient_compartments(version.resource, self.base_url),
-            "idx": index_resource(version.resource, self.base_url),
+            "idx": stored_index(version.resource, self.base_url),
         }
 
     async def _append_history(self, version: Version, session: AsyncClientSession | None) -> None:

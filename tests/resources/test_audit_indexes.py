@@ -78,3 +78,28 @@ def test_an_earlier_versions_audit_indexes_are_dropped(
         assert set(old.index_information()) == AUDIT_INDEXES
     finally:
         mongo.drop_database(name)
+
+
+def test_an_audit_event_stores_only_the_search_keys_its_indexes_read(admin: httpx.Client, db) -> None:  # type: ignore[no-untyped-def]
+    since = (datetime.now(UTC) - timedelta(seconds=1)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    admin.get("/Patient/jane-doe").raise_for_status()
+    stored = db.AuditEvent.find_one({"comp": "jane-doe"}, sort=[("idx.srt.date", -1), ("_id", -1)])
+    assert set(stored["idx"]) == {"ref", "srt"}, "tokens, dates and :missing names are not written"
+    assert "entity\x1fPatient/jane-doe" in stored["idx"]["ref"]
+    assert stored["idx"]["srt"]["date"] == stored["res"]["recorded"]
+    event_id = stored["_id"]
+    # Clauses on the keys it does not store are checked on keys computed from the resource.
+    read = "http://hl7.org/fhir/restful-interaction|read"
+    found = admin.get("/AuditEvent", params={
+        "patient": "jane-doe", "subtype": read, "date": f"ge{since}", "outcome:missing": "false",
+        "_count": "1000"}).json()
+    assert event_id in _ids(found)
+    for miss in ({"subtype": "http://hl7.org/fhir/restful-interaction|create"},
+                 {"date": f"lt{since}"}, {"outcome:missing": "true"}):
+        other = admin.get("/AuditEvent", params={"patient": "jane-doe", "_count": "1000", **miss}).json()
+        assert event_id not in _ids(other), miss
+    # Keys an earlier version stored are not what decides: the resource is.
+    stale = ["subtype\x1fs:http://hl7.org/fhir/restful-interaction|create"]
+    db.AuditEvent.update_one({"_id": event_id}, {"$set": {"idx.tok": stale}})
+    again = admin.get("/AuditEvent", params={"patient": "jane-doe", "subtype": read, "_count": "1000"}).json()
+    assert event_id in _ids(again)

@@ -1,6 +1,6 @@
 """FHIR R4 search (https://hl7.org/fhir/R4/search.html) on the write-time index.
 
-Write side: :func:`index_resource` (the ``idx`` subdocument),
+Write side: :func:`stored_index` (the ``idx`` subdocument, from :func:`index_resource`),
 :func:`patient_compartments` (the ``comp`` list) and :func:`index_models`
 (the collection indexes).  Read side: :func:`search` returns a searchset
 Bundle under a :class:`SearchScope`.
@@ -8,7 +8,7 @@ Bundle under a :class:`SearchScope`.
 
 from .compartment import PATIENT_COMPARTMENT, patient_compartments
 from .definitions import SEARCH_PARAMS, SearchParam, get_param, params_for
-from .extract import index_models, index_resource, retired_indexes
+from .extract import index_models, index_resource, retired_indexes, stored_index
 from .scope import UNRESTRICTED, SearchScope
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "patient_compartments",
     "retired_indexes",
     "search",
+    "stored_index",
 ]
 
 

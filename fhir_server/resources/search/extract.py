@@ -354,6 +354,23 @@ DRIVING_FIELDS: dict[str, frozenset[str]] = {
 }
 
 
+#: What the stored ``idx`` of a :data:`DRIVING_FIELDS` type keeps: the keys its indexes and sorts
+#: read. The rest of its search keys (an AuditEvent's tokens, dates, ``:missing`` names, two
+#: thirds of its ``idx``) would be written with every event and read by almost no search; a
+#: search that checks a clause on them in Python computes them from the resource instead
+#: (see ``Plan.matches``).
+STORED_KINDS = ("ref", "srt")
+
+
+def stored_index(resource: dict, base_url: str | None = None) -> dict:
+    """The ``idx`` subdocument as stored: all of it, or for the types of :data:`DRIVING_FIELDS`
+    only :data:`STORED_KINDS`."""
+    idx = index_resource(resource, base_url)
+    if resource.get("resourceType") not in DRIVING_FIELDS:
+        return idx
+    return {k: idx[k] for k in STORED_KINDS if k in idx}
+
+
 def index_models(resource_type: str) -> list[IndexModel]:
     """The MongoDB indexes a type's collection needs for search (called at start-up).
 

@@ -26,7 +26,7 @@ from .clauses import RANK_COMP, Clause, bad, compile_clause
 from .compartment import PATIENT_COMPARTMENT, REFERENCE_DATA
 from .definitions import get_param, params_for
 from .encoding import HIGH
-from .extract import DRIVING_FIELDS, PORTAL_SORTS
+from .extract import DRIVING_FIELDS, PORTAL_SORTS, index_resource
 from .paging import _after, _sort_key
 from .query import Query
 from .scope import SearchScope
@@ -74,6 +74,7 @@ class Plan:
                  compartment: tuple[str, str] | None, base_url: str) -> None:
         self.rtype = rtype
         self.scope = scope
+        self.base_url = base_url
         self.groups = _restriction_groups(scope, rtype, base_url)
         self.empty = False
         comp_ids: frozenset[str] | None = None
@@ -119,6 +120,9 @@ class Plan:
         # Total is cheap when MongoDB alone decides membership.
         scope_in_driver = (scope.patients is None or (self.driver == "comp" and comp_exact)) and self.groups is None
         self.exact = not self.residual and scope_in_driver
+        # A type stored with part of its search keys (extract.stored_index) has the rest computed
+        # for the clauses checked here; the keyset sort reads only idx.srt, which is stored.
+        self.full_idx = indexed is not None and (bool(self.residual) or self.groups is not None)
         self.sort = q.sort or [("_id", False)]
         self.dirs = [d for _, d in self.sort] + [self.sort[0][1]]
 
@@ -150,6 +154,8 @@ class Plan:
         return f
 
     def matches(self, doc: dict) -> bool:
+        if self.full_idx:
+            doc["idx"] = index_resource(doc["res"], self.base_url)
         return all(c.match(doc) for c in self.residual) and _visible(doc, self.rtype, self.scope, self.groups)
 
 

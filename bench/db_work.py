@@ -27,18 +27,22 @@ import sys
 import tempfile
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import bson
 from pymongo import AsyncMongoClient, IndexModel, InsertOne, WriteConcern, monitoring
 
-from fhir_server import embedded_db
-from fhir_server.resources.search import UNRESTRICTED, index_models, search
+from fhir_server import audit, embedded_db
+from fhir_server.access import Caller
+from fhir_server.resources.search import UNRESTRICTED, index_models, patient_compartments, search
 from fhir_server.resources.search import plan as plan_module
-from fhir_server.resources.search.extract import INDEX_FIELDS
+from fhir_server.resources.search.extract import INDEX_FIELDS, index_resource, stored_index
 from fhir_server.resources.search.windows import HINTS
 
 JOURNALED = WriteConcern(w="majority", j=True)
+BASE_URL = "http://bench/fhir"
 
 
 class Returned(monitoring.CommandListener):
@@ -89,27 +93,61 @@ async def lab_list(uri: str, db_pid: int) -> None:
     await client.close()
 
 
+async def audit_sample(n: int) -> dict[str, Any]:
+    """The stored document of an AuditEvent as the server writes it: a back-end client reading
+    one of a patient's Observations."""
+    patient, obs = f"bench-patient-{n % 200}", uuid.uuid4().hex
+    caller = Caller(kind="system", subject="bench-ehr", grants=(), patients=None, client_id="bench-ehr")
+    events: list[dict[str, Any]] = []
+
+    class Capture:  # audit.record's view of the store
+        clock = staticmethod(lambda: datetime.now(UTC))
+
+        async def append(self, event: dict[str, Any]) -> None:
+            events.append(event)
+
+    await audit.record(Capture(), caller, "read",  # type: ignore[arg-type]
+                       patients=[patient], entities=[f"Observation/{obs}"])
+    res = {**events[0], "id": uuid.uuid4().hex, "meta": {"versionId": "1", "lastUpdated": events[0]["recorded"]}}
+    return {"_id": res["id"], "res": res, "vid": 1, "lu": datetime.now(UTC),
+            "comp": patient_compartments(res, BASE_URL)}
+
+
+def _without_bare_ids(idx: dict[str, Any]) -> dict[str, Any]:
+    return {**idx, "ref": [r for r in idx["ref"] if not r.partition("\x1f")[2].startswith("=")]}
+
+
 async def audit_insert(uri: str, db_pid: int) -> None:
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, tz_aware=True)
     db = client["carespace"]
-    sample = await db.AuditEvent.find_one()
-    if sample is None:
-        print("no AuditEvent in the data set: skipping the insert cost")
-        await client.close()
-        return
+    samples = [await audit_sample(n) for n in range(2000)]
     generic = [*index_models("Observation")[:2], *(IndexModel([(f"idx.{f}", 1)], name=f"idx_{f}")
                                                     for f in INDEX_FIELDS), *index_models("AuditEvent")[-2:]]
-    print("AuditEvent insert, 2,000 documents in journaled batches of 50")
     own = index_models("AuditEvent")
-    for label, models in (("generic indexes (before)", generic), ("its own indexes (after)", own)):
+
+    def every_key(doc: dict[str, Any]) -> dict[str, Any]:
+        return index_resource(doc["res"], BASE_URL)
+
+    def stored(doc: dict[str, Any]) -> dict[str, Any]:
+        return stored_index(doc["res"], BASE_URL)
+
+    variants = [("generic indexes, every key (round 2)", generic, every_key),
+                ("own indexes, every key (round 3)", own, every_key),
+                ("own indexes, stored keys (now)", own, stored),
+                ("own indexes, stored, no bare ids (not kept)", own, lambda d: _without_bare_ids(stored(d)))]
+    print("AuditEvent insert, 2,000 documents in journaled batches of 50")
+    for label, models, idx_of in variants:
+        docs = [{**d, "idx": idx_of(d)} for d in samples]
+        size = sum(len(bson.encode(d)) for d in docs) / len(docs)
+        entries = sum(len(d["idx"]["ref"]) for d in docs) / len(docs)
         coll = db.get_collection(f"bench_audit_{uuid.uuid4().hex[:6]}", write_concern=JOURNALED)
         await coll.create_indexes(models)
         db0, t0 = cpu_ms(db_pid), time.perf_counter()
-        for batch in range(40):
-            await coll.insert_many([{**sample, "_id": f"{batch}-{i}"} for i in range(50)])
+        for batch in range(0, len(docs), 50):
+            await coll.insert_many(docs[batch:batch + 50])
         wall = time.perf_counter() - t0
-        print(f"  {label:26} {len(models) + 1:2d} indexes  database CPU ms/event {(cpu_ms(db_pid) - db0) / 2000:5.2f}"
-              f"  events/s {2000 / wall:7.0f}")
+        print(f"  {label:44} {len(models) + 1:2d} indexes  {size:5.0f} B/event  {entries:3.1f} refs"
+              f"  database CPU ms/event {(cpu_ms(db_pid) - db0) / len(docs):5.2f}  events/s {len(docs) / wall:6.0f}")
         await coll.drop()
     await client.close()
 
@@ -164,20 +202,30 @@ async def create_writes(uri: str, db_pid: int) -> None:
     await client.close()
 
 
+PARTS = {"lab": lab_list, "audit": audit_insert, "create": create_writes}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.db_work", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", type=Path, required=True, help="a bench.speed data set (it is copied)")
+    parser.add_argument("--data-dir", type=Path, help="a bench.speed data set (it is copied); "
+                        "without it, only the AuditEvent insert runs, on an empty database")
     parser.add_argument("--copy-to", type=Path, help="where the copy goes (default: a temporary folder)")
+    parser.add_argument("--only", default=",".join(PARTS), help="some parts only: " + ",".join(PARTS))
     args = parser.parse_args(argv)
+    parts = [p.strip() for p in args.only.split(",") if p.strip()]
+    if unknown := [p for p in parts if p not in PARTS]:
+        parser.error(f"--only: unknown part {', '.join(unknown)} (choose from {', '.join(PARTS)})")
+    if args.data_dir is None and parts != ["audit"]:
+        parser.error("--data-dir is needed for the lab list and the create (or use --only audit)")
     work = args.copy_to or Path(tempfile.mkdtemp(prefix="carespace-dbwork-"))
     target = work / "data"
     try:
-        shutil.copytree(args.data_dir, target, ignore=shutil.ignore_patterns("embedded-db.json", "*.log"))
+        if args.data_dir is not None:
+            shutil.copytree(args.data_dir, target, ignore=shutil.ignore_patterns("embedded-db.json", "*.log"))
         server = embedded_db.start(target, record=False)
         try:
-            asyncio.run(lab_list(server.uri, server.process.pid))
-            asyncio.run(audit_insert(server.uri, server.process.pid))
-            asyncio.run(create_writes(server.uri, server.process.pid))
+            for part in parts:
+                asyncio.run(PARTS[part](server.uri, server.process.pid))
         finally:
             server.stop()
     finally:

@@ -103,3 +103,17 @@ def test_an_audit_event_stores_only_the_search_keys_its_indexes_read(admin: http
     db.AuditEvent.update_one({"_id": event_id}, {"$set": {"idx.tok": stale}})
     again = admin.get("/AuditEvent", params={"patient": "jane-doe", "subtype": read, "_count": "1000"}).json()
     assert event_id in _ids(again)
+
+
+def test_a_scope_restricting_audit_events_is_checked_on_the_keys_not_stored(
+        admin: httpx.Client, server: RunningServer) -> None:
+    admin.get("/Patient/jane-doe").raise_for_status()  # a read…
+    admin.get("/Observation", params={"patient": "jane-doe", "_count": "1"}).raise_for_status()  # …and a search
+    with server.client("system/Patient.rs system/AuditEvent.rs?action=R") as client:
+        trail = client.get("/AuditEvent", params={"patient": "jane-doe", "_count": "1000"}).json()
+        actions = {e["resource"]["action"] for e in trail["entry"]}
+        assert actions == {"R"}, actions
+        bundle = client.get("/Patient", params={"_id": "jane-doe", "_revinclude": "AuditEvent:entity",
+                                                "_count": "1"}).json()
+        included = [e["resource"] for e in bundle["entry"] if e["search"]["mode"] == "include"]
+        assert included and {r["action"] for r in included} == {"R"}

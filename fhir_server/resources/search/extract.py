@@ -358,7 +358,7 @@ DRIVING_FIELDS: dict[str, frozenset[str]] = {
 #: read. The rest of its search keys (an AuditEvent's tokens, dates, ``:missing`` names, two
 #: thirds of its ``idx``) would be written with every event and read by almost no search; a
 #: search that checks a clause on them in Python computes them from the resource instead
-#: (see ``Plan.matches``).
+#: (:func:`with_every_key`).
 STORED_KINDS = ("ref", "srt")
 
 
@@ -369,6 +369,14 @@ def stored_index(resource: dict, base_url: str | None = None) -> dict:
     if resource.get("resourceType") not in DRIVING_FIELDS:
         return idx
     return {k: idx[k] for k in STORED_KINDS if k in idx}
+
+
+def with_every_key(doc: dict, base_url: str | None) -> dict:
+    """``doc`` with its whole ``idx``, for the clauses a search checks in Python: a type of
+    :data:`DRIVING_FIELDS` has its keys computed from the resource (it stores only some)."""
+    if doc.get("res", {}).get("resourceType") in DRIVING_FIELDS:
+        doc["idx"] = index_resource(doc["res"], base_url)
+    return doc
 
 
 def index_models(resource_type: str) -> list[IndexModel]:

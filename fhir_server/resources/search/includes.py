@@ -11,6 +11,7 @@ from typing import Any
 from ..errors import FhirError
 from .clauses import Clause, compile_clause
 from .definitions import SEARCH_PARAMS, get_param, params_for
+from .extract import with_every_key
 from .has import ReverseChain, resolve_reverse
 from .plan import Plan, _restriction_groups, _run, _visible
 from .query import Chain, Include, Query
@@ -76,6 +77,8 @@ async def _includes(db, q: Query, matches: list[tuple[str, dict]], scope: Search
     def visible(t: str, d: dict) -> bool:
         if t not in groups_cache:
             groups_cache[t] = _restriction_groups(scope, t, base_url)
+        if groups_cache[t] is not None:  # a scope's restriction is checked on every search key
+            with_every_key(d, base_url)
         return _visible(d, t, scope, groups_cache[t])
 
     for rnd in range(ITERATE_ROUNDS + 1):

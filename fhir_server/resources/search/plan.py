@@ -26,7 +26,7 @@ from .clauses import RANK_COMP, Clause, bad, compile_clause
 from .compartment import PATIENT_COMPARTMENT, REFERENCE_DATA
 from .definitions import get_param, params_for
 from .encoding import HIGH
-from .extract import DRIVING_FIELDS, PORTAL_SORTS, index_resource
+from .extract import DRIVING_FIELDS, PORTAL_SORTS, with_every_key
 from .paging import _after, _sort_key
 from .query import Query
 from .scope import SearchScope
@@ -155,7 +155,7 @@ class Plan:
 
     def matches(self, doc: dict) -> bool:
         if self.full_idx:
-            doc["idx"] = index_resource(doc["res"], self.base_url)
+            with_every_key(doc, self.base_url)
         return all(c.match(doc) for c in self.residual) and _visible(doc, self.rtype, self.scope, self.groups)
 
 

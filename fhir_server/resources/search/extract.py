@@ -355,10 +355,9 @@ DRIVING_FIELDS: dict[str, frozenset[str]] = {
 
 
 #: What the stored ``idx`` of a :data:`DRIVING_FIELDS` type keeps: the keys its indexes and sorts
-#: read. The rest of its search keys (an AuditEvent's tokens, dates, ``:missing`` names, two
-#: thirds of its ``idx``) would be written with every event and read by almost no search; a
-#: search that checks a clause on them in Python computes them from the resource instead
-#: (:func:`with_every_key`).
+#: read. The rest of its search keys (an AuditEvent's tokens, dates and ``:missing`` names, half
+#: of its ``idx``) would be written with every event and read by no index; a search that checks
+#: a clause on them in Python computes them from the resource instead (:func:`with_every_key`).
 STORED_KINDS = ("ref", "srt")
 
 

@@ -15,11 +15,11 @@ It answers "is the eighth hour as fast as the first minute?". One run:
    inbox and sends a message (which the care team then deletes) every 30 s;
 3. prints, for every ``--window`` seconds, each kind's p50/p95 and errors, the requests over
    1 s, the worst 10-second median, RSS, open file descriptors and CPU of the server and of the
-   database process, and the machine's pace (the CPU time of a fixed task, in a process of its
-   own: on a shared host the neighbours move it, and every figure with it);
+   database process, and the generator's own CPU (the same work every window: on a shared host
+   the neighbours move it, and every figure with it);
 4. ends with the drift, last window ÷ first window, of each kind's p50 and p95, and of RSS; the
    same over the first and last thirds of the run (where the periodic kinds have enough
-   samples), each with the pace and the database's CPU per unit of pace over the same spans;
+   samples), each with the database's CPU per unit of the generator's over the same spans;
    and keeps every request's timing in ``requests.csv`` beside the logs.
 
 The load generator is this process (asyncio + httpx), apart from the server's; at ~34
@@ -70,12 +70,12 @@ MIX = {"read": 12, "lab search": 6, "name search": 5, "create": 4, "update": 3, 
 # make the generator's own backlog the bottleneck (httpcore walks its whole queue on every send).
 MAX_IN_FLIGHT = 48
 STALL_DUMP_S = 5.0  # a request waiting this long gets the server's and the database's stacks dumped
-# The machine's pace: the CPU time a fixed pure-Python task takes in a process of its own, every
-# PACE_EVERY_S. On a shared host the same work costs more CPU when the neighbours are busy; runs
-# 12 and 14 showed a "drift" that was the host's (the generator's own CPU for the same work rose
-# with it). Each figure is read against the pace of its window.
-PACE_TASK = "import time; t = time.process_time(); sum(i * i for i in range(1_000_000)); print(time.process_time() - t)"
-PACE_EVERY_S = 20.0
+# The host's pace: the generator does the same work every window, so its own CPU for it moves
+# with the host (the neighbours of a shared VM), not with CareSpace. In runs 12 and 14 every kind
+# slowed and sped up together with it, by up to 2x; the database's CPU divided by the generator's
+# is the database's cost as the data ages, whatever the host did. (A fixed CPU task timed in a
+# process of its own every 20 s, tried in run 15, varied ±20 % from one probe to the next and did
+# not follow the generator: not kept.)
 # The periodic kinds: (kind, every N seconds).
 PERIODIC = [("transaction", 10), ("$everything", 20), ("portal", 30)]
 # The Observations this soak created that the deletes leave standing (updates pick from them).
@@ -347,16 +347,6 @@ async def watch_stalls(load: Load, server: Server, keep: Path, t0: float) -> Non
         print(f"      stall: a request waited {now - oldest:.1f} s; stacks in {out}", flush=True)
 
 
-async def measure_pace(paces: list[tuple[float, float]], t0: float) -> None:
-    """Append (seconds since t0, ms of CPU of PACE_TASK) every PACE_EVERY_S."""
-    while True:
-        probe = await asyncio.create_subprocess_exec(sys.executable, "-c", PACE_TASK, stdout=asyncio.subprocess.PIPE)
-        out, _ = await probe.communicate()
-        with contextlib.suppress(ValueError):
-            paces.append((time.monotonic() - t0, float(out) * 1000))
-        await asyncio.sleep(PACE_EVERY_S)
-
-
 async def drive(load: Load, rate: float, seconds: float, t0: float, on_window: Callable[[int], None],
                 window: float) -> None:
     """Open loop: each request leaves at its scheduled time; the steady kinds by weight."""
@@ -408,7 +398,7 @@ class Window:
     server: ProcessSample
     database: ProcessSample
     database_cores: float = 0.0
-    pace_ms: float = float("nan")  # the median PACE_TASK CPU time in the window
+    generator_cores: float = 0.0
 
 
 KIND_ORDER = [*MIX, *(kind for kind, _ in PERIODIC)]
@@ -431,14 +421,14 @@ def summarise(load: Load, index: int, window: float, server: ProcessSample, data
     return Window(index, by_kind, sum(o.seconds > STALL_S for o in inside), worst, not_sent, server, database)
 
 
-def print_window(w: Window, first_cpu: tuple[float, float], window: float, generator_cores: float) -> None:
+def print_window(w: Window, first_cpu: tuple[float, float], window: float) -> None:
     kinds = "  ".join(f"{k} {p50:.0f}/{p95:.0f}" + (f" ERR{err}" if err else "")
                       for k, (p50, p95, _, err) in w.by_kind.items())
     print(f"[{w.index:3d}] {kinds}")
     print(f"      >1s: {w.slow}  worst 10 s median {w.worst_10s_median_ms:.0f} ms  not sent {w.not_sent} | "
           f"server {w.server.rss_mb:.0f} MB {w.server.fds} fds {(w.server.cpu_s - first_cpu[0]) / window:.2f} cores | "
           f"db {w.database.rss_mb:.0f} MB {w.database.fds} fds {w.database_cores:.2f} cores | "
-          f"generator {generator_cores:.2f} cores | pace {w.pace_ms:.0f} ms", flush=True)
+          f"generator {w.generator_cores:.2f} cores", flush=True)
 
 
 def print_drift_row(kind: str, a: tuple[float, float, int], b: tuple[float, float, int]) -> None:
@@ -455,17 +445,17 @@ def print_drift(first: Window, last: Window) -> None:
           f"({last.server.rss_mb / first.server.rss_mb:.2f}×)")
     print(f"  database RSS {first.database.rss_mb:7.0f} → {last.database.rss_mb:7.0f} MB "
           f"({last.database.rss_mb / first.database.rss_mb:.2f}×)")
-    print_pace("window", [first], [last])
+    print_host("window", [first], [last])
 
 
-def print_pace(span: str, a: list[Window], b: list[Window]) -> None:
-    """The machine's pace and the database's CPU over two spans: the database's CPU at an
-    unchanged request rate, divided by the pace, is its cost as the data ages, whatever the host did."""
-    pace_a, pace_b = statistics.median(w.pace_ms for w in a), statistics.median(w.pace_ms for w in b)
+def print_host(span: str, a: list[Window], b: list[Window]) -> None:
+    """The host's pace (the generator's CPU for the same work) and the database's CPU over two
+    spans: the database's CPU per unit of the generator's is its cost as the data ages."""
+    gen_a, gen_b = statistics.mean(w.generator_cores for w in a), statistics.mean(w.generator_cores for w in b)
     db_a, db_b = statistics.mean(w.database_cores for w in a), statistics.mean(w.database_cores for w in b)
-    print(f"  machine pace {pace_a:7.0f} → {pace_b:7.0f} ms ({pace_b / pace_a:.2f}×; above 1 the host was slower)")
+    print(f"  generator    {gen_a:7.2f} → {gen_b:7.2f} cores ({gen_b / gen_a:.2f}×: the same work, so the host's pace)")
     print(f"  database CPU {db_a:7.2f} → {db_b:7.2f} cores ({db_b / db_a:.2f}×; "
-          f"{(db_b / pace_b) / (db_a / pace_a):.2f}× per unit of pace, {span} against {span})")
+          f"{(db_b / gen_b) / (db_a / gen_a):.2f}× per unit of the generator's, {span} against {span})")
 
 
 def print_thirds(load: Load, seconds: float, windows: list[Window]) -> None:
@@ -480,7 +470,7 @@ def print_thirds(load: Load, seconds: float, windows: list[Window]) -> None:
         print_drift_row(kind, (quantile(a, 0.5), quantile(a, 0.95), len(a)),
                         (quantile(b, 0.5), quantile(b, 0.95), len(b)))
     n = max(1, len(windows) // 3)
-    print_pace("third", windows[:n], windows[-n:])
+    print_host("third", windows[:n], windows[-n:])
 
 
 def print_overlap(load: Load, seconds: float) -> None:
@@ -545,27 +535,23 @@ async def soak(args: argparse.Namespace, server: Server) -> None:
               f"{args.window:.0f} s windows; p50/p95 ms per kind", flush=True)
 
         generator_cpu = time.process_time()
-        paces: list[tuple[float, float]] = []
 
         def on_window(index: int) -> None:
             nonlocal cpu, generator_cpu
             app, db = sample_all(server_pids(server)), sample(server.db_pid)
             w = summarise(load, index, args.window, app, db)
             w.database_cores = (db.cpu_s - cpu[1]) / args.window
-            mine = [ms for at, ms in paces if (index - 1) * args.window <= at < index * args.window]
-            w.pace_ms = statistics.median(mine) if mine else float("nan")
-            print_window(w, cpu, args.window, (time.process_time() - generator_cpu) / args.window)
+            w.generator_cores = (time.process_time() - generator_cpu) / args.window
+            print_window(w, cpu, args.window)
             cpu, generator_cpu = (app.cpu_s, db.cpu_s), time.process_time()
             windows.append(w)
 
         t0 = time.monotonic()
-        watchers = [asyncio.create_task(watch_stalls(load, server, args.keep, t0)),
-                    asyncio.create_task(measure_pace(paces, t0))]
+        watcher = asyncio.create_task(watch_stalls(load, server, args.keep, t0))
         try:
             await drive(load, args.rate, args.minutes * 60, t0, on_window, args.window)
         finally:
-            for watcher in watchers:
-                watcher.cancel()
+            watcher.cancel()
         sizes_after = collection_sizes(mongo["carespace"])
         mongo.close()
     print("\n" + ", ".join(f"{name} {sizes_before[name]:,} → {sizes_after[name]:,}" for name in sizes_before)

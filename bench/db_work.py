@@ -27,7 +27,6 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +35,11 @@ from pymongo import AsyncMongoClient, IndexModel, InsertOne, WriteConcern, monit
 
 from fhir_server import audit, embedded_db
 from fhir_server.access import Caller
-from fhir_server.resources.search import UNRESTRICTED, index_models, patient_compartments, search
+from fhir_server.resources.search import UNRESTRICTED, index_models, search
 from fhir_server.resources.search import plan as plan_module
 from fhir_server.resources.search.extract import INDEX_FIELDS, index_resource, stored_index
 from fhir_server.resources.search.windows import HINTS
+from fhir_server.resources.store import ResourceStore
 
 JOURNALED = WriteConcern(w="majority", j=True)
 BASE_URL = "http://bench/fhir"
@@ -93,24 +93,26 @@ async def lab_list(uri: str, db_pid: int) -> None:
     await client.close()
 
 
-async def audit_sample(n: int) -> dict[str, Any]:
-    """The stored document of an AuditEvent as the server writes it: a back-end client reading
-    one of a patient's Observations."""
-    patient, obs = f"bench-patient-{n % 200}", uuid.uuid4().hex
+class _Captured:
+    """Stands in for the group commit: keeps the documents the store would write."""
+
+    def __init__(self) -> None:
+        self.docs: list[dict[str, Any]] = []
+
+    async def insert(self, collection: str, doc: dict[str, Any]) -> None:
+        self.docs.append(doc)
+
+
+async def audit_samples(count: int) -> list[dict[str, Any]]:
+    """AuditEvents as the server stores them (``audit.record`` through ``ResourceStore.append``):
+    a back-end client reading one of a patient's Observations."""
+    captured = _Captured()
+    store = ResourceStore(None, base_url=BASE_URL, group_commit=captured)  # type: ignore[arg-type]
     caller = Caller(kind="system", subject="bench-ehr", grants=(), patients=None, client_id="bench-ehr")
-    events: list[dict[str, Any]] = []
-
-    class Capture:  # audit.record's view of the store
-        clock = staticmethod(lambda: datetime.now(UTC))
-
-        async def append(self, event: dict[str, Any]) -> None:
-            events.append(event)
-
-    await audit.record(Capture(), caller, "read",  # type: ignore[arg-type]
-                       patients=[patient], entities=[f"Observation/{obs}"])
-    res = {**events[0], "id": uuid.uuid4().hex, "meta": {"versionId": "1", "lastUpdated": events[0]["recorded"]}}
-    return {"_id": res["id"], "res": res, "vid": 1, "lu": datetime.now(UTC),
-            "comp": patient_compartments(res, BASE_URL)}
+    for n in range(count):
+        await audit.record(store, caller, "read", patients=[f"bench-patient-{n % 200}"],
+                           entities=[f"Observation/{uuid.uuid4().hex}"])
+    return captured.docs
 
 
 def _without_bare_ids(idx: dict[str, Any]) -> dict[str, Any]:
@@ -120,7 +122,7 @@ def _without_bare_ids(idx: dict[str, Any]) -> dict[str, Any]:
 async def audit_insert(uri: str, db_pid: int) -> None:
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, tz_aware=True)
     db = client["carespace"]
-    samples = [await audit_sample(n) for n in range(2000)]
+    samples = await audit_samples(2000)
     generic = [*index_models("Observation")[:2], *(IndexModel([(f"idx.{f}", 1)], name=f"idx_{f}")
                                                     for f in INDEX_FIELDS), *index_models("AuditEvent")[-2:]]
     own = index_models("AuditEvent")

@@ -70,12 +70,6 @@ MIX = {"read": 12, "lab search": 6, "name search": 5, "create": 4, "update": 3, 
 # make the generator's own backlog the bottleneck (httpcore walks its whole queue on every send).
 MAX_IN_FLIGHT = 48
 STALL_DUMP_S = 5.0  # a request waiting this long gets the server's and the database's stacks dumped
-# The host's pace: the generator does the same work every window, so its own CPU for it moves
-# with the host (the neighbours of a shared VM), not with CareSpace. In runs 12 and 14 every kind
-# slowed and sped up together with it, by up to 2x; the database's CPU divided by the generator's
-# is the database's cost as the data ages, whatever the host did. (A fixed CPU task timed in a
-# process of its own every 20 s, tried in run 15, varied ±20 % from one probe to the next and did
-# not follow the generator: not kept.)
 # The periodic kinds: (kind, every N seconds).
 PERIODIC = [("transaction", 10), ("$everything", 20), ("portal", 30)]
 # The Observations this soak created that the deletes leave standing (updates pick from them).
@@ -397,6 +391,7 @@ class Window:
     not_sent: int
     server: ProcessSample
     database: ProcessSample
+    server_cores: float = 0.0
     database_cores: float = 0.0
     generator_cores: float = 0.0
 
@@ -421,12 +416,12 @@ def summarise(load: Load, index: int, window: float, server: ProcessSample, data
     return Window(index, by_kind, sum(o.seconds > STALL_S for o in inside), worst, not_sent, server, database)
 
 
-def print_window(w: Window, first_cpu: tuple[float, float], window: float) -> None:
+def print_window(w: Window) -> None:
     kinds = "  ".join(f"{k} {p50:.0f}/{p95:.0f}" + (f" ERR{err}" if err else "")
                       for k, (p50, p95, _, err) in w.by_kind.items())
     print(f"[{w.index:3d}] {kinds}")
     print(f"      >1s: {w.slow}  worst 10 s median {w.worst_10s_median_ms:.0f} ms  not sent {w.not_sent} | "
-          f"server {w.server.rss_mb:.0f} MB {w.server.fds} fds {(w.server.cpu_s - first_cpu[0]) / window:.2f} cores | "
+          f"server {w.server.rss_mb:.0f} MB {w.server.fds} fds {w.server_cores:.2f} cores | "
           f"db {w.database.rss_mb:.0f} MB {w.database.fds} fds {w.database_cores:.2f} cores | "
           f"generator {w.generator_cores:.2f} cores", flush=True)
 
@@ -449,8 +444,12 @@ def print_drift(first: Window, last: Window) -> None:
 
 
 def print_host(span: str, a: list[Window], b: list[Window]) -> None:
-    """The host's pace (the generator's CPU for the same work) and the database's CPU over two
-    spans: the database's CPU per unit of the generator's is its cost as the data ages."""
+    """The host's pace and the database's CPU over two spans. The generator does the same work
+    every window, so its CPU moves with the host (a shared VM's neighbours), not with CareSpace;
+    in runs 12 and 14 every kind slowed and sped up with it, by up to 2x. The database's CPU per
+    unit of the generator's is its cost as the data ages, whatever the host did. (A fixed task
+    timed in a process of its own, tried in run 15, varied ±20 % from probe to probe and did not
+    follow the generator.)"""
     gen_a, gen_b = statistics.mean(w.generator_cores for w in a), statistics.mean(w.generator_cores for w in b)
     db_a, db_b = statistics.mean(w.database_cores for w in a), statistics.mean(w.database_cores for w in b)
     print(f"  generator    {gen_a:7.2f} → {gen_b:7.2f} cores ({gen_b / gen_a:.2f}×: the same work, so the host's pace)")
@@ -540,9 +539,10 @@ async def soak(args: argparse.Namespace, server: Server) -> None:
             nonlocal cpu, generator_cpu
             app, db = sample_all(server_pids(server)), sample(server.db_pid)
             w = summarise(load, index, args.window, app, db)
+            w.server_cores = (app.cpu_s - cpu[0]) / args.window
             w.database_cores = (db.cpu_s - cpu[1]) / args.window
             w.generator_cores = (time.process_time() - generator_cpu) / args.window
-            print_window(w, cpu, args.window)
+            print_window(w)
             cpu, generator_cpu = (app.cpu_s, db.cpu_s), time.process_time()
             windows.append(w)
 

@@ -13,9 +13,10 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 from pymongo import MongoClient
 
-from fhir_server.resources.search import index_models
+from fhir_server.resources.search import includes, index_models
 from tests.conftest import RunningServer
 
 AUDIT_INDEXES = {"_id_", "comp_id", "lu_id", "comp_srt_date_id", "ref_srt_date_id"}
@@ -117,3 +118,23 @@ def test_a_scope_restricting_audit_events_is_checked_on_the_keys_not_stored(
                                                 "_count": "1"}).json()
         included = [e["resource"] for e in bundle["entry"] if e["search"]["mode"] == "include"]
         assert included and {r["action"] for r in included} == {"R"}
+
+
+def test_what_a_scope_hides_does_not_use_up_the_include_limit(
+        admin: httpx.Client, server: RunningServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(includes, "INCLUDE_LIMIT", 5)  # the server runs in this process
+    patient = admin.post("/Patient", json={"resourceType": "Patient", "name": [{"family": "Limit"}]}).json()
+    pid = patient["id"]
+    for gender in ("male", "female", "male", "female"):  # with the create: five events the scope hides…
+        admin.put(f"/Patient/{pid}", json={**patient, "gender": gender}).raise_for_status()
+    admin.get(f"/Patient/{pid}").raise_for_status()  # …recorded before the two it shows
+    admin.get(f"/Patient/{pid}").raise_for_status()
+    trail = admin.get("/AuditEvent", params={"entity": f"Patient/{pid}", "_count": "100"}).json()
+    actions = [e["resource"]["action"] for e in trail["entry"]]
+    assert actions.count("C") + actions.count("U") == 5 and actions.count("R") >= 2, actions
+    reads = {e["resource"]["id"] for e in trail["entry"] if e["resource"]["action"] == "R"}
+    with server.client("system/Patient.rs system/AuditEvent.rs?action=R") as client:
+        bundle = client.get("/Patient", params={"_id": pid, "_revinclude": "AuditEvent:entity"}).json()
+    included = [e["resource"] for e in bundle["entry"] if e["search"]["mode"] == "include"]
+    assert reads <= {r["id"] for r in included}
+    assert {r["action"] for r in included} == {"R"}

@@ -6,6 +6,7 @@ resolved before the page by an indexed query on the target types) and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import FhirError
@@ -96,10 +97,7 @@ async def _includes(db, q: Query, matches: list[tuple[str, dict]], scope: Search
         for rt, ids in sorted(wanted.items()):
             if not scope.type_allowed(rt) or (rt not in SEARCH_PARAMS and not rt[:1].isupper()):
                 continue
-            async for d in db[rt].find({"_id": {"$in": sorted(ids)}}).limit(INCLUDE_LIMIT):
-                if (rt, d["_id"]) not in seen and visible(rt, d):
-                    seen.add((rt, d["_id"]))
-                    new.append((rt, d))
+            await _take_visible(db[rt].find({"_id": {"$in": sorted(ids)}}), rt, visible, seen, new)
         for inc in revs:
             src = inc.source
             if src == "*" or not scope.type_allowed(src):
@@ -110,10 +108,26 @@ async def _includes(db, q: Query, matches: list[tuple[str, dict]], scope: Search
                        if not inc.target or inc.target == t]
             if not entries:
                 continue
-            async for d in db[src].find({"idx.ref": {"$in": entries}}).limit(INCLUDE_LIMIT):
-                if (src, d["_id"]) not in seen and visible(src, d):
-                    seen.add((src, d["_id"]))
-                    new.append((src, d))
+            await _take_visible(db[src].find({"idx.ref": {"$in": entries}}), src, visible, seen, new)
         out += new
         frontier = new
     return out
+
+
+async def _take_visible(cursor, rtype: str, visible: Callable[[str, dict], bool], seen: set[tuple[str, str]],
+                        new: list[tuple[str, dict]]) -> None:
+    """Add to ``new`` up to INCLUDE_LIMIT of the cursor's documents not yet in the Bundle that
+    the caller may see. What the scope hides does not count towards the limit: a limit on the
+    query itself could fill with hidden documents and return fewer than there are to include."""
+    taken = 0
+    try:
+        async for d in cursor:
+            if (rtype, d["_id"]) in seen or not visible(rtype, d):
+                continue
+            seen.add((rtype, d["_id"]))
+            new.append((rtype, d))
+            taken += 1
+            if taken >= INCLUDE_LIMIT:
+                break
+    finally:
+        await cursor.close()

@@ -135,6 +135,14 @@ def test_what_a_scope_hides_does_not_use_up_the_include_limit(
     reads = {e["resource"]["id"] for e in trail["entry"] if e["resource"]["action"] == "R"}
     with server.client("system/Patient.rs system/AuditEvent.rs?action=R") as client:
         bundle = client.get("/Patient", params={"_id": pid, "_revinclude": "AuditEvent:entity"}).json()
-    included = [e["resource"] for e in bundle["entry"] if e["search"]["mode"] == "include"]
-    assert reads <= {r["id"] for r in included}
-    assert {r["action"] for r in included} == {"R"}
+        included = [e["resource"] for e in bundle["entry"] if e["search"]["mode"] == "include"]
+        assert reads <= {r["id"] for r in included}
+        assert {r["action"] for r in included} == {"R"}
+        assert not [e for e in bundle["entry"] if e["search"]["mode"] == "outcome"], "nothing was left out"
+        # Where the limit does cut the include short, the Bundle says so.
+        monkeypatch.setattr(includes, "INCLUDE_LIMIT", 1)
+        bundle = client.get("/Patient", params={"_id": pid, "_revinclude": "AuditEvent:entity"}).json()
+    kinds = [e["search"]["mode"] for e in bundle["entry"]]
+    assert kinds == ["match", "include", "outcome"], kinds
+    issue = bundle["entry"][-1]["resource"]["issue"][0]
+    assert issue["severity"] == "warning" and issue["code"] == "incomplete" and "_count" in issue["diagnostics"]

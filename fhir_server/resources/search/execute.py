@@ -18,11 +18,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import FhirError
+from . import includes
 from .clauses import bad, split_or
 from .compartment import PATIENT_COMPARTMENT
 from .definitions import SEARCH_PARAMS
 from .includes import CHAIN_LIMIT as CHAIN_LIMIT
-from .includes import INCLUDE_LIMIT as INCLUDE_LIMIT
 from .includes import ITERATE_ROUNDS as ITERATE_ROUNDS
 from .includes import _includes, _resolve_chain
 from .paging import _decode_cursor, _encode_cursor, _sort_key
@@ -137,14 +137,19 @@ async def search(db, resource_type: str | None, params: list[tuple[str, str]], *
 
     # ---- entries
     entries = [_entry(t, d, "match", q, base_url) for t, d in page]
+    issues = [{"severity": "warning", "code": "not-supported",
+               "diagnostics": f"Unknown or unsupported search parameter {k} was ignored", "expression": [k]}
+              for k in q.unknown]
     if page and (q.includes or q.revincludes):
-        entries += [_entry(t, d, "include", q, base_url) for t, d in await _includes(db, q, page, scope, base_url)]
-    if q.unknown:
+        included, truncated = await _includes(db, q, page, scope, base_url)
+        entries += [_entry(t, d, "include", q, base_url) for t, d in included]
+        if truncated:
+            issues.append({"severity": "warning", "code": "incomplete", "diagnostics": (
+                f"Some resources to include were left out: at most {includes.INCLUDE_LIMIT} are included "
+                "per _include or _revinclude. Ask for fewer matches per page (_count) to get them all.")})
+    if issues:
         entries.append({"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": {
-            "resourceType": "OperationOutcome",
-            "issue": [{"severity": "warning", "code": "not-supported",
-                       "diagnostics": f"Unknown or unsupported search parameter {k} was ignored",
-                       "expression": [k]} for k in q.unknown]}, "search": {"mode": "outcome"}})
+            "resourceType": "OperationOutcome", "issue": issues}, "search": {"mode": "outcome"}})
     if entries:
         bundle["entry"] = entries
     return bundle

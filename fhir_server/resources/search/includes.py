@@ -69,7 +69,9 @@ def _ref_targets(doc: dict, inc: Include, rtype: str) -> list[tuple[str, str]]:
 
 
 async def _includes(db, q: Query, matches: list[tuple[str, dict]], scope: SearchScope,
-                    base_url: str) -> list[tuple[str, dict]]:
+                    base_url: str) -> tuple[list[tuple[str, dict]], bool]:
+    """The included resources, and whether a query among them stopped at INCLUDE_LIMIT."""
+    truncated = False
     seen = {(t, d["_id"]) for t, d in matches}
     out: list[tuple[str, dict]] = []
     frontier = matches
@@ -97,7 +99,7 @@ async def _includes(db, q: Query, matches: list[tuple[str, dict]], scope: Search
         for rt, ids in sorted(wanted.items()):
             if not scope.type_allowed(rt) or (rt not in SEARCH_PARAMS and not rt[:1].isupper()):
                 continue
-            await _take_visible(db[rt].find({"_id": {"$in": sorted(ids)}}), rt, visible, seen, new)
+            truncated |= await _take_visible(db[rt].find({"_id": {"$in": sorted(ids)}}), rt, visible, seen, new)
         for inc in revs:
             src = inc.source
             if src == "*" or not scope.type_allowed(src):
@@ -108,17 +110,17 @@ async def _includes(db, q: Query, matches: list[tuple[str, dict]], scope: Search
                        if not inc.target or inc.target == t]
             if not entries:
                 continue
-            await _take_visible(db[src].find({"idx.ref": {"$in": entries}}), src, visible, seen, new)
+            truncated |= await _take_visible(db[src].find({"idx.ref": {"$in": entries}}), src, visible, seen, new)
         out += new
         frontier = new
-    return out
+    return out, truncated
 
 
 async def _take_visible(cursor, rtype: str, visible: Callable[[str, dict], bool], seen: set[tuple[str, str]],
-                        new: list[tuple[str, dict]]) -> None:
+                        new: list[tuple[str, dict]]) -> bool:
     """Add to ``new`` up to INCLUDE_LIMIT of the cursor's documents not yet in the Bundle that
-    the caller may see. What the scope hides does not count towards the limit: a limit on the
-    query itself could fill with hidden documents and return fewer than there are to include."""
+    the caller may see; True when it stopped at the limit. What the scope hides does not count
+    towards it: a limit on the query itself could fill with hidden documents."""
     taken = 0
     try:
         async for d in cursor:
@@ -128,6 +130,7 @@ async def _take_visible(cursor, rtype: str, visible: Callable[[str, dict], bool]
             new.append((rtype, d))
             taken += 1
             if taken >= INCLUDE_LIMIT:
-                break
+                return True
     finally:
         await cursor.close()
+    return False

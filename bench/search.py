@@ -203,19 +203,26 @@ class ImportFigures:
     resources: int
 
 
-async def import_and_scale(settings: Settings, synthea: Path, scale: int, tmp: Path) -> ImportFigures:
+async def import_and_scale(settings: Settings, synthea: Path, scale: int, tmp: Path,
+                           grown: ImportFigures | None = None) -> ImportFigures:
+    """Import Synthea once, then re-import it under fresh ids until about ``scale`` Observations.
+    ``grown`` is what a copy of a smaller data set already holds: its rounds are not redone."""
     services = await build_services(settings)
     try:
-        first = await import_paths(services, [synthea], progress=False)
-        print(report_line("import (Synthea, once)", first), flush=True)
-        for failure in first.failures[:5]:
-            print(f"  ! {failure}", flush=True)
+        if grown is None:
+            first = await import_paths(services, [synthea], progress=False)
+            print(report_line("import (Synthea, once)", first), flush=True)
+            for failure in first.failures[:5]:
+                print(f"  ! {failure}", flush=True)
+            done = 0
+        else:
+            first, done = grown.first, grown.rounds
         per_round = first.counts.get("Observation", 0)
         observations = await services.db["Observation"].estimated_document_count()
         rounds = max(0, math.ceil((scale - observations) / per_round)) if per_round else 0
         scaled = ImportReport()
         sources = list(files_under([synthea]))
-        for round_no in range(1, rounds + 1):
+        for round_no in range(done + 1, done + rounds + 1):
             folder = tmp / f"round-{round_no}"
             folder.mkdir()
             for path in sources:  # rewriting is not timed: only import_paths is
@@ -228,7 +235,7 @@ async def import_and_scale(settings: Settings, synthea: Path, scale: int, tmp: P
             scaled.files += report.files
             scaled.seconds += report.seconds
             observations = await services.db["Observation"].estimated_document_count()
-            print(report_line(f"  re-import round {round_no}/{rounds}", report)
+            print(report_line(f"  re-import round {round_no}/{done + rounds}", report)
                   + f"; {observations:,} Observations stored", flush=True)
         if rounds:
             print(report_line(f"import (scaling, {rounds} rounds under new ids)", scaled), flush=True)
@@ -236,7 +243,7 @@ async def import_and_scale(settings: Settings, synthea: Path, scale: int, tmp: P
         for name in await services.db.db.list_collection_names():
             if name[:1].isupper() and name != "AuditEvent":
                 resources += await services.db[name].estimated_document_count()
-        return ImportFigures(first, scaled if rounds else None, rounds, observations, resources)
+        return ImportFigures(first, scaled if rounds else None, done + rounds, observations, resources)
     finally:
         await services.db.close()
 

@@ -7,8 +7,8 @@ What it does (see bench/README.md for figures):
 
 1. builds the data set once per ``--scale`` (Synthea imported, then re-imported under fresh ids
    until about ``--scale`` Observations, with ``bench.search``'s import_and_scale) in a cache
-   folder (``var/bench-cache``), and copies it for each run, so that a run spends its time
-   measuring, not importing;
+   folder (``var/bench-cache``), growing a copy of the largest smaller one there, and copies it
+   for each run, so that a run spends its time measuring, not importing;
 2. starts ``carespace serve --workers N`` on the copy in its own process (which starts the
    embedded database as its child), as an operator would;
 3. drives each interaction with ``wrk`` (a C load generator in its own process, ``make bench``
@@ -38,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,7 @@ from pymongo import AsyncMongoClient, WriteConcern
 
 from bench.search import (
     NEXT_LINK,
+    ImportFigures,
     PatientInfo,
     import_and_scale,
     machine,
@@ -55,7 +57,7 @@ from bench.search import (
 )
 from fhir_server import embedded_db
 from fhir_server.config import Settings
-from fhir_server.importer import import_paths
+from fhir_server.importer import ImportReport, import_paths
 from fhir_server.resources.search import UNRESTRICTED
 from fhir_server.resources.search.execute import plan_for
 from fhir_server.services import build_services
@@ -162,20 +164,44 @@ class Server:
 
 
 # ------------------------------------------------------------------ the data set
-async def build_cache(cache: Path, synthea: Path, scale: int) -> None:
-    """Import and scale once into ``cache`` (a serve data dir); stop the database cleanly."""
+# The build writes for minutes on end: with the embedded database's default 512 MB cache, changes
+# outgrew eviction once the data set passed ~60k resources and every write waited on it (its
+# threads in WiredTiger's cache eviction; a round of 31k resources took 2 minutes, the next had not
+# finished after 13). The server measured runs with the default.
+BUILD_DB_CACHE = "4G"
+
+
+async def build_cache(cache: Path, synthea: Path, scale: int, grown: ImportFigures | None) -> None:
+    """Import and scale once into ``cache`` (a serve data dir, or a copy of a smaller data set
+    that ``grown`` describes); stop the database cleanly."""
     scratch = Path(tempfile.mkdtemp(prefix="carespace-bench-scale-"))
-    server = embedded_db.start(cache, record=False)
+    server = embedded_db.start(cache, record=False, cache_size=BUILD_DB_CACHE)
     try:
         settings = Settings(mongodb_uri=server.uri, embedded_db=True, data_dir=cache, database_name=DB_NAME)
-        figures = await import_and_scale(settings, synthea, scale, scratch)
+        figures = await import_and_scale(settings, synthea, scale, scratch, grown)
+        first = figures.first
         (cache / "bench.json").write_text(json.dumps({
             "observations": figures.observations, "resources": figures.resources, "rounds": figures.rounds,
-            "first": report_line("Synthea once", figures.first),
+            "first": {"counts": first.counts, "files": first.files, "seconds": first.seconds},
             "scaled": report_line("scaling", figures.scaled) if figures.scaled else ""}))
     finally:
         server.stop()
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def stored_figures(cache: Path) -> ImportFigures:
+    """What a cached data set holds, from its ``bench.json``."""
+    stored = json.loads((cache / "bench.json").read_text())
+    first = ImportReport(Counter(stored["first"]["counts"]), [], stored["first"]["files"], stored["first"]["seconds"])
+    return ImportFigures(first, None, stored["rounds"], stored["observations"], stored["resources"])
+
+
+def smaller_cache(root: Path, scale: int) -> Path | None:
+    """The largest data set cached in ``root`` for fewer Observations: a new one grows from it."""
+    sizes = [int(path.name.removeprefix("scale-")) for path in root.glob("scale-*")
+             if path.name.removeprefix("scale-").isdigit() and (path / "bench.json").exists()]
+    below = [n for n in sizes if n < scale]
+    return root / f"scale-{max(below)}" if below else None
 
 
 # ------------------------------------------------------------------ measuring
@@ -527,9 +553,15 @@ def main(argv: list[str] | None = None) -> int:
     if not (cache / "bench.json").exists():
         print(f"building the data set of ~{args.scale:,} Observations in {cache} (once)", flush=True)
         shutil.rmtree(cache, ignore_errors=True)
-        cache.mkdir(parents=True)
-        asyncio.run(build_cache(cache, args.synthea, args.scale))
-    stored = json.loads((cache / "bench.json").read_text())
+        grown = None
+        if (smaller := smaller_cache(args.cache, args.scale)) is not None:
+            print(f"  grown from a copy of {smaller}", flush=True)
+            shutil.copytree(smaller, cache, ignore=shutil.ignore_patterns("embedded-db.json", "*.log"))
+            grown = stored_figures(smaller)
+        else:
+            cache.mkdir(parents=True)
+        asyncio.run(build_cache(cache, args.synthea, args.scale, grown))
+    stored = stored_figures(cache)
     tmp = Path(tempfile.mkdtemp(prefix="carespace-bench-"))
     server = Server(tmp / "server", embedded_db.free_port(), args.workers)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
@@ -552,8 +584,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print("=" * 140)
     print(f"CareSpace speed benchmark — {machine()}")
-    print(f"data: {stored['observations']:,} Observations, {stored['resources']:,} resources (Synthea ×"
-          f"{stored['rounds'] + 1}); wrk -t1 -c{args.concurrency}, {args.duration:.0f} s per interaction; "
+    print(f"data: {stored.observations:,} Observations, {stored.resources:,} resources (Synthea ×"
+          f"{stored.rounds + 1}); wrk -t1 -c{args.concurrency}, {args.duration:.0f} s per interaction; "
           f"carespace serve --workers {args.workers}")
     for line in lines:
         print(line)

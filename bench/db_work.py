@@ -33,6 +33,7 @@ from typing import Any
 import bson
 from pymongo import AsyncMongoClient, IndexModel, InsertOne, WriteConcern, monitoring
 
+from bench.search import copy_data_set
 from fhir_server import audit, embedded_db
 from fhir_server.access import Caller
 from fhir_server.resources.search import UNRESTRICTED, index_models, search
@@ -223,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     target = work / "data"
     try:
         if args.data_dir is not None:
-            shutil.copytree(args.data_dir, target, ignore=shutil.ignore_patterns("embedded-db.json", "*.log"))
+            copy_data_set(args.data_dir, target)
         server = embedded_db.start(target, record=False)
         try:
             for part in parts:

@@ -187,6 +187,12 @@ def rewrite_bundle(text: str, round_no: int) -> str:
     return json.dumps(bundle)
 
 
+def copy_data_set(source: Path, target: Path) -> None:
+    """Copy a stopped server's data dir (its database and key) for another run: without the
+    record of the database process that ran on it, and without its logs."""
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns(embedded_db.STATE_FILE, "*.log"))
+
+
 def report_line(label: str, report: ImportReport) -> str:
     rate = report.total / report.seconds if report.seconds else 0.0
     failed = f", {len(report.failures)} failure(s)" if report.failures else ""

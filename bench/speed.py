@@ -50,6 +50,7 @@ from bench.search import (
     NEXT_LINK,
     ImportFigures,
     PatientInfo,
+    copy_data_set,
     import_and_scale,
     machine,
     pick_patients,
@@ -556,7 +557,7 @@ def main(argv: list[str] | None = None) -> int:
         grown = None
         if (smaller := smaller_cache(args.cache, args.scale)) is not None:
             print(f"  grown from a copy of {smaller}", flush=True)
-            shutil.copytree(smaller, cache, ignore=shutil.ignore_patterns("embedded-db.json", "*.log"))
+            copy_data_set(smaller, cache)
             grown = stored_figures(smaller)
         else:
             cache.mkdir(parents=True)
@@ -566,7 +567,7 @@ def main(argv: list[str] | None = None) -> int:
     server = Server(tmp / "server", embedded_db.free_port(), args.workers)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
-        shutil.copytree(cache, server.data_dir, ignore=shutil.ignore_patterns("embedded-db.json", "*.log"))
+        copy_data_set(cache, server.data_dir)
         server.start()
         print(f"carespace serve --workers {args.workers} at {server.base_url} on a copy of {cache}", flush=True)
         lines = asyncio.run(measure_all(args, server, tmp))

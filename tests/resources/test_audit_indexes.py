@@ -146,3 +146,20 @@ def test_what_a_scope_hides_does_not_use_up_the_include_limit(
     assert kinds == ["match", "include", "outcome"], kinds
     issue = bundle["entry"][-1]["resource"]["issue"][0]
     assert issue["severity"] == "warning" and issue["code"] == "incomplete" and "_count" in issue["diagnostics"]
+
+
+def test_an_include_exactly_at_the_limit_is_not_reported_cut_short(
+        admin: httpx.Client, server: RunningServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    patient = admin.post("/Patient", json={"resourceType": "Patient", "name": [{"family": "Exact"}]}).json()
+    pid = patient["id"]
+    for gender in ("male", "female", "other"):  # three updates: the only events this scope shows
+        admin.put(f"/Patient/{pid}", json={**patient, "gender": gender}).raise_for_status()
+    params = {"_id": pid, "_revinclude": "AuditEvent:entity"}
+    with server.client("system/Patient.rs system/AuditEvent.rs?action=U") as client:
+        monkeypatch.setattr(includes, "INCLUDE_LIMIT", 3)
+        bundle = client.get("/Patient", params=params).json()
+        assert [e["search"]["mode"] for e in bundle["entry"]] == ["match", "include", "include", "include"]
+        monkeypatch.setattr(includes, "INCLUDE_LIMIT", 2)
+        bundle = client.get("/Patient", params=params).json()
+    assert [e["search"]["mode"] for e in bundle["entry"]] == ["match", "include", "include", "outcome"]
+    assert bundle["entry"][-1]["resource"]["issue"][0]["code"] == "incomplete"

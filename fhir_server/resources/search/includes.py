@@ -119,18 +119,18 @@ async def _includes(db, q: Query, matches: list[tuple[str, dict]], scope: Search
 async def _take_visible(cursor, rtype: str, visible: Callable[[str, dict], bool], seen: set[tuple[str, str]],
                         new: list[tuple[str, dict]]) -> bool:
     """Add to ``new`` up to INCLUDE_LIMIT of the cursor's documents not yet in the Bundle that
-    the caller may see; True when it stopped at the limit. What the scope hides does not count
-    towards it: a limit on the query itself could fill with hidden documents."""
+    the caller may see; True when one more was left out. What the scope hides does not count
+    towards the limit: a limit on the query itself could fill with hidden documents."""
     taken = 0
     try:
         async for d in cursor:
             if (rtype, d["_id"]) in seen or not visible(rtype, d):
                 continue
+            if taken >= INCLUDE_LIMIT:
+                return True
             seen.add((rtype, d["_id"]))
             new.append((rtype, d))
             taken += 1
-            if taken >= INCLUDE_LIMIT:
-                return True
     finally:
         await cursor.close()
     return False

@@ -7,9 +7,11 @@ and patient compartments) and one ``history`` collection holding every version.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, WriteConcern
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, WriteConcern, monitoring
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import AutoReconnect, DuplicateKeyError, OperationFailure, PyMongoError
@@ -70,15 +72,20 @@ async def take(collection: AsyncCollection[Doc], doc_id: Any) -> Doc | None:
 class Database:
     """The handle every part of the server shares."""
 
-    def __init__(self, uri: str, name: str, *, embedded: bool) -> None:
+    def __init__(self, uri: str, name: str, *, embedded: bool,
+                 event_listeners: Sequence[monitoring.CommandListener] = ()) -> None:
+        """``event_listeners``: the driver's command listeners (the tests and the bench count
+        round trips with them)."""
         options: dict[str, Any] = {"tz_aware": True, "serverSelectionTimeoutMS": 5000,
-                                   "w": DURABLE.document["w"], "journal": DURABLE.document["j"]}
+                                   "w": DURABLE.document["w"], "journal": DURABLE.document["j"],
+                                   "event_listeners": list(event_listeners)}
         if embedded:
             options["retryWrites"] = False
         self.client: AsyncMongoClient[Doc] = AsyncMongoClient(uri, **options)
         self.db: AsyncDatabase[Doc] = self.client[name]
         self.embedded = embedded
         self._indexed: set[str] = set()
+        self._transactions: bool | None = None  # asked once: a deployment's kind needs a restart to change
 
     def resources(self, resource_type: str) -> AsyncCollection[Doc]:
         return self.db[resource_type]
@@ -99,8 +106,19 @@ class Database:
             raise StartupError(f"MongoDB at the configured address does not answer ({reason}).") from None
 
     async def supports_transactions(self) -> bool:
-        hello = await self.client.admin.command("hello")
-        return bool(hello.get("setName") or hello.get("msg") == "isdbgrid")
+        if self._transactions is None:
+            hello = await self.client.admin.command("hello")
+            self._transactions = bool(hello.get("setName") or hello.get("msg") == "isdbgrid")
+        return self._transactions
+
+    async def in_transaction(self, work: Callable[[AsyncClientSession | None], Awaitable[None]]) -> None:
+        """Run ``work`` in one transaction (retried as the driver advises); on a standalone
+        server, which has none, without one."""
+        if not await self.supports_transactions():
+            await work(None)
+            return
+        async with self.client.start_session() as session:
+            await session.with_transaction(lambda s: work(s))
 
     async def ensure_indexes(self) -> None:
         """Create the indexes of the non-resource collections (resource types index lazily)."""

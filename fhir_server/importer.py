@@ -23,10 +23,9 @@ from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
-
-from pymongo.errors import BulkWriteError
 
 from fhir_server import audit
 from fhir_server.access import Caller
@@ -34,6 +33,7 @@ from fhir_server.resources import hooks
 from fhir_server.resources.bundles import BundleProcessor
 from fhir_server.resources.errors import FhirError
 from fhir_server.resources.search import patient_compartments
+from fhir_server.resources.store import Changes
 from fhir_server.resources.validation import validate
 from fhir_server.services import Services
 from fhir_server.smart.scopes import ScopeGrant
@@ -224,32 +224,32 @@ async def _store_resources(services: Services, items: list[tuple[str, Any]], rep
         except FhirError as exc:
             report.failures.append(f"{where}: {exc.diagnostics}")
     store = services.store
-    by_type: dict[str, list[dict[str, Any]]] = {}
+    by_type: dict[str, dict[str, dict[str, Any]]] = {}
     for resource in valid:
         resource.setdefault("id", store.new_id())
-        by_type.setdefault(resource["resourceType"], []).append(resource)
+        # An id twice in one batch: the later line, the newer, is the one kept.
+        by_type.setdefault(resource["resourceType"], {})[resource["id"]] = resource
     patients: set[str] = set()
-    for resource_type, resources in by_type.items():
-        coll = await store.collection(resource_type)
-        ids = [r["id"] for r in resources]
-        existing = {d["_id"] async for d in coll.find({"_id": {"$in": ids}}, projection={"_id": 1})}
-        # Ids with an earlier (deleted) life continue their version line: not bulk-created as version 1.
-        lived = {d["id"] async for d in services.db.history.find(
-            {"t": resource_type, "id": {"$in": [i for i in ids if i not in existing]}}, projection={"id": 1})}
-        new = [r for r in resources if r["id"] not in existing and r["id"] not in lived]
-        if new:
-            try:
-                await store.create_many(new, [r["id"] for r in new])
-            except BulkWriteError:
-                # A concurrent writer took some of these ids; importing again updates them in place.
-                report.failures.append(f"{resource_type}: some ids were created by another writer during the "
-                                       "import; run the import again to bring them up to date")
-                continue
-        created = {r["id"] for r in new}
-        await hooks.after_create(services, IMPORTER, new)  # notices: once for the whole batch
+    for resource_type, by_id in by_type.items():
+        resources = list(by_id.values())
+        ids = list(by_id)
+        current = await store.current_versions(resource_type, ids)
+        # Ids with an earlier (deleted) life continue their version line.
+        lived = await store.last_vids(resource_type, [i for i in ids if i not in current])
+        changes = Changes()
         for resource in resources:
-            if resource["id"] not in created:
-                await store.update(resource, resource["id"])
+            rid = resource["id"]
+            if rid in current:
+                changes.replaces.append(store.stamp(resource, rid, current[rid].vid + 1))
+            else:
+                changes.creates.append(store.stamp(resource, rid, lived.get(rid, 0) + 1))
+        try:
+            await services.db.in_transaction(partial(store.write, changes))
+        except FhirError as exc:
+            # A concurrent writer took or changed some of these ids; importing again brings them up to date.
+            report.failures.append(f"{resource_type}: {exc.diagnostics} Run the import again to bring it up to date.")
+            continue
+        await hooks.after_create(services, IMPORTER, [v.resource for v in changes.creates])  # notices: once a batch
         report.counts[resource_type] += len(resources)
         for resource in resources:
             patients.update(patient_compartments(resource, store.base_url))

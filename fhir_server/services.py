@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+from pymongo import monitoring
 
 from fhir_server.config import Settings
 from fhir_server.db import Database
@@ -23,10 +26,12 @@ class Services:
     secret_box: SecretBox
 
 
-async def build_services(settings: Settings) -> Services:
+async def build_services(settings: Settings, *,
+                         event_listeners: Sequence[monitoring.CommandListener] = ()) -> Services:
     """Connect to the database (one clear error when it does not answer) and load the key."""
     assert settings.mongodb_uri, "the database address is resolved before services are built"
-    db = Database(settings.mongodb_uri, settings.database_name, embedded=settings.embedded_db)
+    db = Database(settings.mongodb_uri, settings.database_name, embedded=settings.embedded_db,
+                  event_listeners=event_listeners)
     await db.check()
     await db.ensure_indexes()
     key = keys.load_or_create(settings.data_dir)

@@ -6,14 +6,16 @@ written, then the writes run in one MongoDB transaction in the specification's o
 (DELETE, POST, PUT/PATCH, GET). A failing entry rolls everything back, and the answer is
 an OperationOutcome naming the entry. A batch runs each entry on its own.
 
-Creates with server-assigned ids are written with one ``insert_many`` per type, so a
-Synthea bundle of thousands of entries costs a handful of round trips.
+Everything the entries replace, patch or delete is read before the transaction, one query a
+type, and the writes go to the store together (``ResourceStore.write``): a Synthea bundle of
+thousands of creates, or an EHR's sync of hundreds of updates and deletes, costs a handful of
+round trips, not three per entry. As the specification requires, a transaction writes each
+resource at most once (http.html#trules).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -28,7 +30,7 @@ from fhir_server.resources.errors import FhirError, bad_request
 from fhir_server.resources.patch import apply_patch, entry_patch
 from fhir_server.resources.reading import read_visible
 from fhir_server.resources.search import patient_compartments
-from fhir_server.resources.store import Version, instant
+from fhir_server.resources.store import Changes, Version, check_if_match, instant
 from fhir_server.resources.validation import check_id, check_shape, check_type, validate
 from fhir_server.services import Services
 
@@ -82,6 +84,28 @@ def _entry_error(index: int, status: int, code: str, message: str, inner: list[s
     return FhirError(status, code, f"Bundle.entry[{index}]: {message}", [f"Bundle.entry[{index}]", *where])
 
 
+def _in_entry(index: int, exc: FhirError) -> FhirError:
+    """``exc`` as the error of entry ``index``; a refusal stays a refusal, so that it is audited."""
+    error = _entry_error(index, exc.status, exc.code, exc.diagnostics, exc.expression)
+    if isinstance(exc, Refused):
+        return Refused(error, exc.caller, exc.resource_type, exc.resource_id, exc.interaction, serious=exc.serious)
+    return error
+
+
+def _check_overlaps(entries: list[Entry]) -> None:
+    """Each resource is written by one entry at most (http.html#trules: the identities of the
+    writes, resolved conditional ones included, must not overlap)."""
+    first: dict[tuple[str, str], int] = {}
+    for entry in entries:
+        if entry.method in ("GET", "HEAD") or entry.existing or not entry.target_id:
+            continue
+        key = (entry.resource_type, entry.target_id)
+        if key in first:
+            raise _entry_error(entry.index, 400, "invalid", f"Bundle.entry[{first[key]}] writes "
+                               f"{key[0]}/{key[1]} too: a transaction writes each resource once")
+        first[key] = entry.index
+
+
 class BundleProcessor:
     """Runs one batch or transaction for one caller."""
 
@@ -96,6 +120,10 @@ class BundleProcessor:
         # Conditional references resolved during one _prepare: nothing is written before it ends,
         # so each distinct one is one search (a Synthea Bundle repeats a few hundred times).
         self._conditional: dict[str, str] = {}
+        # What one _prepare read of the resources its entries write (one query a type): the
+        # current versions, and for a PUT that creates, its id's newest deleted version.
+        self._current: dict[tuple[str, str], Version] = {}
+        self._lived: dict[tuple[str, str], int] = {}
 
     async def run(self, bundle: dict[str, Any]) -> dict[str, Any]:
         if bundle.get("resourceType") != "Bundle":
@@ -124,44 +152,34 @@ class BundleProcessor:
 
         async def work(session: AsyncClientSession | None) -> None:
             responses.clear()
-            fresh = [e for e in ordered if e.fresh]
-            if fresh:
-                versions = await self.services.store.create_many([e.resource for e in fresh if e.resource],
-                                                                 [e.target_id or "" for e in fresh], session)
-                for entry, version in zip(fresh, versions, strict=True):
-                    responses[entry.index] = _response(version, 201, self.base)
-            for entry in ordered:
-                if not entry.fresh:
-                    responses[entry.index] = await self._execute(entry, session)
+            responses.update(await self._write(ordered, session))
 
-        await self._in_transaction(work)
+        # A standalone server has no transactions: best effort there, entries were all checked first.
+        await self.services.db.in_transaction(work)
         return [responses[e.index] for e in entries]
 
-    async def _in_transaction(self, work: Callable[[AsyncClientSession | None], Awaitable[None]]) -> None:
-        db = self.services.db
-        if not await db.supports_transactions():
-            await work(None)  # a standalone server: best effort, entries were all checked first
-            return
-        async with db.client.start_session() as session:
-            await session.with_transaction(lambda s: work(s))
-
     async def _prepare(self, entries: list[Entry]) -> None:
-        """Validate, resolve ids and references, check access: all before any write."""
+        """Validate, resolve ids and references, read what is written over, check access and
+        versions: all before any write."""
         mapping: dict[str, str] = {}
         self._conditional = {}
         for entry in entries:
             try:
                 await self._resolve_target(entry)
             except FhirError as exc:
-                raise _entry_error(entry.index, exc.status, exc.code, exc.diagnostics) from None
+                raise _in_entry(entry.index, exc) from None
             if entry.full_url and entry.target_id and entry.resource_type:
                 mapping[entry.full_url] = f"{entry.resource_type}/{entry.target_id}"
+        _check_overlaps(entries)
+        await self._read_targets(entries)
         for entry in entries:
-            if entry.method == "PATCH":
-                try:
-                    await self._apply_patch(entry)
-                except FhirError as exc:
-                    raise _entry_error(entry.index, exc.status, exc.code, exc.diagnostics) from None
+            try:
+                if entry.method == "PATCH":
+                    self._apply_patch(entry)
+                elif entry.method == "DELETE":
+                    self._check_delete(entry)
+            except FhirError as exc:
+                raise _in_entry(entry.index, exc) from None
         for entry in entries:
             if entry.resource is None or entry.method not in ("POST", "PUT", "PATCH") or entry.existing:
                 continue
@@ -173,35 +191,66 @@ class BundleProcessor:
                     validate(entry.resource, entry.resource_type)
                 if entry.fresh or entry.method in ("PUT", "PATCH"):
                     entry.resource = {**entry.resource, "id": entry.target_id}
-                if entry.method == "PUT":
-                    await self._check_replaced(entry)
+                if entry.method in ("PUT", "PATCH"):
+                    self._check_replaced(entry)
                 compartments = patient_compartments(entry.resource, self.base)
                 check_write(self.caller, entry.resource_type, compartments, "c" if entry.fresh else "u")
                 await hooks.before_write(self.services, self.caller, entry.resource, "c" if entry.fresh else "u")
                 self.touched_patients.update(compartments)
             except FhirError as exc:
-                raise _entry_error(entry.index, exc.status, exc.code, exc.diagnostics, exc.expression) from None
+                raise _in_entry(entry.index, exc) from None
 
-    async def _check_replaced(self, entry: Entry) -> None:
+    async def _read_targets(self, entries: list[Entry]) -> None:
+        """Read what the entries replace, patch, delete or found by ``ifNoneExist``: one query a
+        type, and one more for where the ids a PUT creates stand in ``history``."""
+        store = self.services.store
+        wanted: dict[str, list[str]] = {}
+        creating: set[tuple[str, str]] = set()
+        for entry in entries:
+            if entry.target_id and (entry.existing or entry.method in ("PUT", "PATCH", "DELETE")):
+                wanted.setdefault(entry.resource_type, []).append(entry.target_id)
+                if entry.method == "PUT":
+                    creating.add((entry.resource_type, entry.target_id))
+        self._current, self._lived = {}, {}
+        for resource_type, ids in wanted.items():
+            found = await store.current_versions(resource_type, ids)
+            self._current.update(((resource_type, i), version) for i, version in found.items())
+            new = [i for i in ids if i not in found and (resource_type, i) in creating]
+            if new:
+                lived = await store.last_vids(resource_type, new)
+                self._lived.update(((resource_type, i), vid) for i, vid in lived.items())
+
+    def _target(self, entry: Entry) -> Version | None:
+        """The current version of what the entry writes, as ``_read_targets`` read it."""
+        return self._current.get((entry.resource_type, entry.target_id)) if entry.target_id else None
+
+    def _check_replaced(self, entry: Entry) -> None:
         """A PUT over an existing resource must be allowed to change that resource, as on the
-        instance URL (not only to write the new body)."""
-        current = await self.services.store.find_current(entry.resource_type, entry.target_id or "")
+        instance URL (not only to write the new body), and its ``ifMatch`` must hold."""
+        current = self._target(entry)
         if current is not None and current.resource is not None:
             compartments = patient_compartments(current.resource, self.base)
             check_resource(self.caller, entry.resource_type, current.id, compartments, "u")
             self.touched_patients.update(compartments)
+        check_if_match(entry.resource_type, entry.target_id or "", current, _version_of(entry.if_match))
 
-    async def _apply_patch(self, entry: Entry) -> None:
+    def _apply_patch(self, entry: Entry) -> None:
         """A PATCH entry becomes the patched resource, written like a PUT of the version read."""
-        if not entry.target_id:
-            raise FhirError(404, "not-found", f"nothing matches {entry.url}")
-        current = await self.services.store.find_current(entry.resource_type, entry.target_id)
+        current = self._target(entry)
         if current is None or current.resource is None:
-            raise FhirError(404, "not-found", f"{entry.resource_type}/{entry.target_id} is not known")
-        check_resource(self.caller, entry.resource_type, entry.target_id,
+            raise FhirError(404, "not-found", f"{entry.resource_type}/{entry.target_id} is not known"
+                            if entry.target_id else f"nothing matches {entry.url}")
+        check_resource(self.caller, entry.resource_type, current.id,
                        patient_compartments(current.resource, self.base), "u")
         entry.resource = apply_patch(current.resource, *entry_patch(entry.resource))
         entry.if_match = entry.if_match or f'W/"{current.vid}"'
+
+    def _check_delete(self, entry: Entry) -> None:
+        current = self._target(entry)
+        if current is not None and current.resource is not None:
+            compartments = patient_compartments(current.resource, self.base)
+            check_resource(self.caller, entry.resource_type, current.id, compartments, "d")
+            self.touched_patients.update(compartments)
 
     async def _resolve_target(self, entry: Entry) -> None:
         path, _, query = entry.url.partition("?")
@@ -288,26 +337,41 @@ class BundleProcessor:
         result: dict[str, Any] = visit(resource)
         return result
 
-    async def _execute(self, entry: Entry, session: AsyncClientSession | None) -> dict[str, Any]:
+    async def _write(self, entries: list[Entry], session: AsyncClientSession | None) -> dict[int, dict[str, Any]]:
+        """Write what ``_prepare`` checked, all of it in one ``store.write``; the responses by
+        entry index. GETs run after the writes (the specification's order)."""
         store = self.services.store
-        if entry.existing:
-            version = await store.read(entry.resource_type, entry.target_id or "")
-            return _response(version, 200, self.base)
-        if entry.method == "DELETE":
-            if entry.target_id:
-                current = await store.find_current(entry.resource_type, entry.target_id, session)
-                if current and current.resource:
-                    compartments = patient_compartments(current.resource, self.base)
-                    check_resource(self.caller, entry.resource_type, entry.target_id, compartments, "d")
-                    self.touched_patients.update(compartments)
-                    await store.delete(current, session)
-            return {"response": {"status": "204 No Content"}}
-        if entry.method in ("PUT", "PATCH"):
+        changes = Changes()
+        written: dict[int, tuple[Version, int]] = {}
+        for entry in entries:
+            current = self._target(entry)
+            if entry.existing or entry.method in ("GET", "HEAD"):
+                continue
+            if entry.method == "DELETE":
+                if current is not None:
+                    changes.deletes.append(current)
+                continue
             assert entry.resource is not None and entry.target_id
-            if_match = int(entry.if_match.removeprefix("W/").strip('"')) if entry.if_match else None
-            version, created = await store.update(entry.resource, entry.target_id, if_match=if_match, session=session)
-            return _response(version, 201 if created else 200, self.base)
-        return await self._read_entry(entry)  # GET or HEAD: parse_entries admits nothing else
+            if current is None:
+                vid = 1 if entry.fresh else self._lived.get((entry.resource_type, entry.target_id), 0) + 1
+                written[entry.index] = (version := store.stamp(entry.resource, entry.target_id, vid)), 201
+                changes.creates.append(version)
+            else:
+                written[entry.index] = (version := store.stamp(entry.resource, entry.target_id, current.vid + 1)), 200
+                changes.replaces.append(version)
+        await store.write(changes, session)
+        responses: dict[int, dict[str, Any]] = {}
+        for entry in entries:
+            if entry.index in written:
+                responses[entry.index] = _response(*written[entry.index], self.base)
+            elif entry.method == "DELETE":
+                responses[entry.index] = {"response": {"status": "204 No Content"}}
+            elif entry.existing:
+                found = self._target(entry) or await store.read(entry.resource_type, entry.target_id or "")
+                responses[entry.index] = _response(found, 200, self.base)
+            else:
+                responses[entry.index] = await self._read_entry(entry)
+        return responses
 
     async def _read_entry(self, entry: Entry) -> dict[str, Any]:
         path, _, query = entry.url.partition("?")
@@ -332,15 +396,16 @@ class BundleProcessor:
     async def _batch_entry(self, entry: Entry) -> dict[str, Any]:
         try:
             await self._prepare([entry])
-            if entry.fresh:
-                assert entry.resource is not None
-                version = await self.services.store.create(entry.resource, resource_id=entry.target_id, fresh=True)
-                return _response(version, 201, self.base)
-            return await self._execute(entry, None)
+            return (await self._write([entry], None))[entry.index]
         except FhirError as exc:
             if isinstance(exc, Refused):
                 await audit_refusals.record(self.services, exc)
             return {"response": {"status": f"{exc.status}", "outcome": exc.outcome()}}
+
+
+def _version_of(if_match: str | None) -> int | None:
+    """The version an ``ifMatch`` ETag (``W/"3"``, checked by parse_entries) names."""
+    return int(if_match.removeprefix("W/").strip('"')) if if_match else None
 
 
 def _response(version: Version, status: int, base: str) -> dict[str, Any]:

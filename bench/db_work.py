@@ -14,7 +14,11 @@ database does not. On a copy of a bench data set (``bench.speed``'s cache) this 
    every type had and into one with the audit trail's own;
 3. **a create's two writes** (the current document and its ``history`` copy), 1,000 creates at
    20 in flight, journaled: two ``insert_one`` one after the other, one client ``bulkWrite``
-   (MongoDB 8.0's command across collections), and a transaction holding both.
+   (MongoDB 8.0's command across collections), and a transaction holding both;
+4. **an EHR's sync as a transaction** (no data set needed): Bundles of 50 updates and 50
+   deletes of Observations through ``BundleProcessor`` (what ``POST /fhir`` runs, without HTTP):
+   the commands each sends, by name, its time, and the CPU per entry of this process (the
+   server's part) and of the database.
 """
 
 from __future__ import annotations
@@ -36,11 +40,15 @@ from pymongo import AsyncMongoClient, IndexModel, InsertOne, WriteConcern, monit
 from bench.search import copy_data_set
 from fhir_server import audit, embedded_db
 from fhir_server.access import Caller
+from fhir_server.config import Settings
+from fhir_server.importer import IMPORTER
+from fhir_server.resources.bundles import BundleProcessor
 from fhir_server.resources.search import UNRESTRICTED, index_models, search
 from fhir_server.resources.search import plan as plan_module
 from fhir_server.resources.search.extract import INDEX_FIELDS, index_resource, stored_index
 from fhir_server.resources.search.windows import HINTS
 from fhir_server.resources.store import ResourceStore
+from fhir_server.services import build_services
 
 JOURNALED = WriteConcern(w="majority", j=True)
 BASE_URL = "http://bench/fhir"
@@ -205,21 +213,77 @@ async def create_writes(uri: str, db_pid: int) -> None:
     await client.close()
 
 
-PARTS = {"lab": lab_list, "audit": audit_insert, "create": create_writes}
+class Sent(monitoring.CommandListener):
+    """The commands sent, by name."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self.names.append(event.command_name)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+async def transaction_writes(uri: str, db_pid: int, *, runs: int = 6, each: int = 50) -> None:
+    sent = Sent()
+    monitoring.register(sent)  # global, so that the same bench counts on earlier versions too
+    with tempfile.TemporaryDirectory(prefix="carespace-dbwork-") as data_dir:
+        settings = Settings(mongodb_uri=uri, embedded_db=True, data_dir=Path(data_dir),
+                            database_name=f"bench_txn_{uuid.uuid4().hex[:6]}")
+        services = await build_services(settings)
+        try:
+            patient = f"urn:uuid:{uuid.uuid4()}"
+            seed = [{"fullUrl": patient, "resource": {"resourceType": "Patient"},
+                     "request": {"method": "POST", "url": "Patient"}}]
+            seed += [{"resource": {"resourceType": "Observation", "status": "final",
+                                   "code": {"coding": [{"system": "http://loinc.org", "code": "718-7"}]},
+                                   "subject": {"reference": patient}, "valueQuantity": {"value": i, "unit": "g/dL"}},
+                      "request": {"method": "POST", "url": "Observation"}} for i in range(runs * each * 2)]
+            created = await BundleProcessor(services, IMPORTER).run({"resourceType": "Bundle", "type": "transaction",
+                                                                     "entry": seed})
+            observations = [e["resource"] for e in created["entry"][1:]]
+            print(f"a transaction of {each} updates and {each} deletes of Observations, {runs} runs, journaled")
+            for run in range(runs):
+                mine = observations[run * each * 2:(run + 1) * each * 2]
+                entries = [{"resource": {**o, "status": "amended"}, "request": {"method": "PUT",
+                                                                                "url": f"Observation/{o['id']}"}}
+                           for o in mine[:each]]
+                entries += [{"request": {"method": "DELETE", "url": f"Observation/{o['id']}"}} for o in mine[each:]]
+                sent.names.clear()
+                db0, app0, t0 = cpu_ms(db_pid), time.process_time(), time.perf_counter()
+                await BundleProcessor(services, IMPORTER).run({"resourceType": "Bundle", "type": "transaction",
+                                                               "entry": entries})
+                wall, app = time.perf_counter() - t0, time.process_time() - app0
+                names = sorted({n: sent.names.count(n) for n in set(sent.names)}.items(), key=lambda x: -x[1])
+                print(f"  run {run + 1}  round trips {len(sent.names):4d} ({', '.join(f'{n} {c}' for n, c in names)})"
+                      f"  ms {wall * 1000:6.0f}  CPU ms/entry app {app * 1000 / len(entries):5.2f}"
+                      f" + database {(cpu_ms(db_pid) - db0) / len(entries):5.2f}")
+        finally:
+            await services.db.client.drop_database(settings.database_name)
+            await services.db.close()
+
+
+PARTS = {"lab": lab_list, "audit": audit_insert, "create": create_writes, "transaction": transaction_writes}
+NEEDS_DATA = {"lab", "create"}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.db_work", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", type=Path, help="a bench.speed data set (it is copied); "
-                        "without it, only the AuditEvent insert runs, on an empty database")
+                        "without it, only the AuditEvent insert and the transaction run, on an empty database")
     parser.add_argument("--copy-to", type=Path, help="where the copy goes (default: a temporary folder)")
     parser.add_argument("--only", default=",".join(PARTS), help="some parts only: " + ",".join(PARTS))
     args = parser.parse_args(argv)
     parts = [p.strip() for p in args.only.split(",") if p.strip()]
     if unknown := [p for p in parts if p not in PARTS]:
         parser.error(f"--only: unknown part {', '.join(unknown)} (choose from {', '.join(PARTS)})")
-    if args.data_dir is None and parts != ["audit"]:
-        parser.error("--data-dir is needed for the lab list and the create (or use --only audit)")
+    if args.data_dir is None and NEEDS_DATA & set(parts):
+        parser.error("--data-dir is needed for the lab list and the create (or use --only audit,transaction)")
     work = args.copy_to or Path(tempfile.mkdtemp(prefix="carespace-dbwork-"))
     target = work / "data"
     try:

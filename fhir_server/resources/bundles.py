@@ -352,13 +352,15 @@ class BundleProcessor:
                     changes.deletes.append(current)
                 continue
             assert entry.resource is not None and entry.target_id
-            if current is None:
+            if current is None:  # a create, or a PUT that creates (after a deleted life: its next version)
                 vid = 1 if entry.fresh else self._lived.get((entry.resource_type, entry.target_id), 0) + 1
-                written[entry.index] = (version := store.stamp(entry.resource, entry.target_id, vid)), 201
+                version = store.stamp(entry.resource, entry.target_id, vid)
                 changes.creates.append(version)
+                written[entry.index] = (version, 201)
             else:
-                written[entry.index] = (version := store.stamp(entry.resource, entry.target_id, current.vid + 1)), 200
+                version = store.stamp(entry.resource, entry.target_id, current.vid + 1)
                 changes.replaces.append(version)
+                written[entry.index] = (version, 200)
         await store.write(changes, session)
         responses: dict[int, dict[str, Any]] = {}
         for entry in entries:

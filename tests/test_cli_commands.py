@@ -139,6 +139,28 @@ def test_import_reads_a_folder_of_collection_bundles_and_ndjson(server: RunningS
     assert [e["resource"]["id"] for e in found["entry"]] == [f"imp-obs-{tag}"]
 
 
+def test_an_ndjson_import_updates_what_exists_and_keeps_the_later_line_of_an_id_given_twice(
+        server: RunningServer, admin: httpx.Client, tmp_path: Path) -> None:
+    tag = uuid.uuid4().hex[:8]
+
+    def observation(obs_id: str, value: float) -> dict[str, Any]:
+        return {"resourceType": "Observation", "id": obs_id, "status": "final", "code": {"text": "weight"},
+                "valueQuantity": {"value": value, "unit": "kg"}}
+
+    known, twice = f"nd-{tag}-known", f"nd-{tag}-twice"
+    assert admin.put(f"/Observation/{known}", json=observation(known, 70)).status_code == 201
+    source = tmp_path / "Observation.ndjson"
+    source.write_text("\n".join(json.dumps(o) for o in (observation(known, 71), observation(twice, 80),
+                                                        observation(twice, 81))) + "\n")
+    result = carespace(server, "import", str(source))
+    assert result.returncode == 0, result.stdout + result.stderr
+    updated, created = admin.get(f"/Observation/{known}").json(), admin.get(f"/Observation/{twice}").json()
+    assert (updated["valueQuantity"]["value"], updated["meta"]["versionId"]) == (71, "2")
+    assert (created["valueQuantity"]["value"], created["meta"]["versionId"]) == (81, "1")
+    versions = admin.get(f"/Observation/{known}/_history").json()["entry"]
+    assert [e["resource"]["valueQuantity"]["value"] for e in versions] == [71, 70]
+
+
 def test_staff_add_links_a_practitioner_mails_an_invite_and_list_shows_the_status(
         server: Any, smtp: Any, admin: httpx.Client, db: Any) -> None:
     email = unique_staff_email("lee")

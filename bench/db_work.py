@@ -18,7 +18,10 @@ database does not. On a copy of a bench data set (``bench.speed``'s cache) this 
 4. **an EHR's sync as a transaction** (no data set needed): Bundles of 50 updates and 50
    deletes of Observations through ``BundleProcessor`` (what ``POST /fhir`` runs, without HTTP):
    the commands each sends, by name, its time, and the CPU per entry of this process (the
-   server's part) and of the database.
+   server's part) and of the database;
+5. **one document through the batched calls** (no data set needed): the driver's CPU for a
+   one-document ``insert_many`` and ``bulk_write`` (what ``ResourceStore.write`` sends for a
+   single create or update) against ``insert_one`` and ``replace_one``, 600 writes each, three rounds.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import bson
-from pymongo import AsyncMongoClient, IndexModel, InsertOne, WriteConcern, monitoring
+from pymongo import AsyncMongoClient, IndexModel, InsertOne, ReplaceOne, WriteConcern, monitoring
 
 from bench.search import copy_data_set
 from fhir_server import audit, embedded_db
@@ -268,14 +271,42 @@ async def transaction_writes(uri: str, db_pid: int, *, runs: int = 6, each: int 
             await services.db.close()
 
 
-PARTS = {"lab": lab_list, "audit": audit_insert, "create": create_writes, "transaction": transaction_writes}
+async def single_writes(uri: str, db_pid: int, *, count: int = 600, rounds: int = 3) -> None:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, tz_aware=True)
+    coll = client.get_database(f"bench_single_{uuid.uuid4().hex[:6]}", write_concern=JOURNALED).Observation
+    doc = {"res": {"resourceType": "Observation", "status": "final", "code": {"text": "x" * 200}}, "vid": 1,
+           "idx": {"tok": [f"code\x1fc:{i}" for i in range(30)]}}
+    calls = {
+        "insert_one": lambda i: coll.insert_one({**doc, "_id": i}),
+        "insert_many([doc])": lambda i: coll.insert_many([{**doc, "_id": i}]),
+        "replace_one": lambda i: coll.replace_one({"_id": i, "vid": 1}, {**doc, "vid": 2}),
+        "bulk_write([ReplaceOne])": lambda i: coll.bulk_write([ReplaceOne({"_id": i, "vid": 1}, {**doc, "vid": 2})]),
+    }
+    print(f"one document a write, {count} writes one after the other, journaled: this process's CPU a write")
+    for round_ in range(rounds):
+        figures = []
+        for label, call in calls.items():
+            ids = [uuid.uuid4().hex for _ in range(count)]
+            if label.startswith(("replace", "bulk")):
+                await coll.insert_many([{**doc, "_id": i} for i in ids])
+            cpu0 = time.process_time()
+            for i in ids:
+                await call(i)
+            figures.append(f"{label} {(time.process_time() - cpu0) / count * 1e6:4.0f} µs")
+        print(f"  round {round_ + 1}  " + "  ".join(figures))
+    await client.drop_database(coll.database.name)
+    await client.close()
+
+
+PARTS = {"lab": lab_list, "audit": audit_insert, "create": create_writes, "transaction": transaction_writes,
+         "single": single_writes}
 NEEDS_DATA = {"lab", "create"}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.db_work", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", type=Path, help="a bench.speed data set (it is copied); "
-                        "without it, only the AuditEvent insert and the transaction run, on an empty database")
+                        "without it, only the AuditEvent insert, the transaction and the single writes run")
     parser.add_argument("--copy-to", type=Path, help="where the copy goes (default: a temporary folder)")
     parser.add_argument("--only", default=",".join(PARTS), help="some parts only: " + ",".join(PARTS))
     args = parser.parse_args(argv)
@@ -283,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown := [p for p in parts if p not in PARTS]:
         parser.error(f"--only: unknown part {', '.join(unknown)} (choose from {', '.join(PARTS)})")
     if args.data_dir is None and NEEDS_DATA & set(parts):
-        parser.error("--data-dir is needed for the lab list and the create (or use --only audit,transaction)")
+        parser.error("--data-dir is needed for the lab list and the create (or use --only audit,transaction,single)")
     work = args.copy_to or Path(tempfile.mkdtemp(prefix="carespace-dbwork-"))
     target = work / "data"
     try:

@@ -22,7 +22,8 @@ from typing import Any
 
 from pymongo import DeleteOne, ReplaceOne
 from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.errors import BulkWriteError
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from fhir_server.db import Database
 from fhir_server.group_commit import GroupCommit
@@ -200,13 +201,9 @@ class ResourceStore:
                 raise conflict(f"{resource_type}/{changed} was changed by another request during the delete.")
         for resource_type, versions in _by_type(changes.creates).items():
             coll = await self.collection(resource_type)
-            try:
-                await coll.insert_many([self._current_doc(v) for v in versions], session=session)
-            except BulkWriteError as exc:
-                taken = _duplicate_ids(exc)
-                if taken is None:
-                    raise
-                raise conflict(f"{resource_type}/{taken[0]} was created by another request at the same time.") from None
+            taken = await _insert(coll, [self._current_doc(v) for v in versions], session)
+            if taken:
+                raise conflict(f"{resource_type}/{taken[0]} was created by another request at the same time.")
         for resource_type, versions in _by_type(changes.replaces).items():
             coll = await self.collection(resource_type)
             result = await coll.bulk_write(
@@ -218,12 +215,8 @@ class ResourceStore:
         moment = self.clock()
         tombstones = [Version(v.resource_type, v.id, v.vid + 1, moment, None) for v in changes.deletes]
         versions = [*tombstones, *changes.creates, *changes.replaces]
-        if versions:
-            try:
-                await self.db.history.insert_many([_history_doc(v) for v in versions], ordered=False, session=session)
-            except BulkWriteError as exc:
-                if _duplicate_ids(exc) is None:  # a retried write finds history already holding its versions
-                    raise
+        if versions:  # a version already there is a retried write's: not an error
+            await _insert(self.db.history, [_history_doc(v) for v in versions], session, ordered=False)
 
     # -- history (http.html#history) ---------------------------------------------------------
 
@@ -320,12 +313,24 @@ def _by_type(versions: list[Version]) -> dict[str, list[Version]]:
     return grouped
 
 
-def _duplicate_ids(exc: BulkWriteError) -> list[str] | None:
-    """The ids a bulk write found taken, or None if it failed for any other reason."""
-    errors = exc.details.get("writeErrors") or []
-    if not errors or any(error.get("code") != 11000 for error in errors):
-        return None
-    return [str((error.get("op") or {}).get("_id", "?")) for error in errors]
+async def _insert(coll: AsyncCollection[dict[str, Any]], docs: list[dict[str, Any]],
+                  session: AsyncClientSession | None, *, ordered: bool = True) -> list[str]:
+    """Insert ``docs``; returns the ids found already taken (any other failure raises). One
+    document goes by ``insert_one``: the driver's bulk path costs it more CPU
+    (``bench.db_work --only single``)."""
+    try:
+        if len(docs) == 1:
+            await coll.insert_one(docs[0], session=session)
+        else:
+            await coll.insert_many(docs, ordered=ordered, session=session)
+    except DuplicateKeyError:
+        return [str(docs[0]["_id"])]
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors") or []
+        if not errors or any(error.get("code") != 11000 for error in errors):
+            raise
+        return [str((error.get("op") or {}).get("_id", "?")) for error in errors]
+    return []
 
 
 def _history_id(resource_type: str, resource_id: str, vid: int) -> str:

@@ -81,8 +81,9 @@ def test_fhirpath_patch_entries_in_a_transaction_roll_back_together(admin: httpx
     url = f"Patient/{patient['id']}"
     good = {"resource": patch_body(op("replace", "Patient.birthDate", value={"valueDate": "1980-01-01"})),
             "request": {"method": "PATCH", "url": url}}
+    # Another Patient's: a transaction writes each resource once.
     bad = {"resource": patch_body(op("replace", "Patient.name.given", value={"valueString": "x"})),
-           "request": {"method": "PATCH", "url": url}}
+           "request": {"method": "PATCH", "url": f"Patient/{new_patient(admin)['id']}"}}
     failed = admin.post("", json={"resourceType": "Bundle", "type": "transaction", "entry": [good, bad]})
     assert failed.status_code == 422, failed.text
     assert "Bundle.entry[1]" in failed.json()["issue"][0]["diagnostics"]

@@ -95,9 +95,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         app = create_app(settings)
         # Our access line (ops/logs.py) replaces uvicorn's; SIGTERM waits for requests in
         # flight at most shutdown_timeout seconds, then the lifespan closes the services.
-        config = uvicorn.Config(app, host=args.host, port=args.port, log_level="info", log_config=None,
-                                access_log=False, proxy_headers=True, server_header=False,
-                                timeout_graceful_shutdown=int(settings.shutdown_timeout))
+        config = uvicorn.Config(app, host=args.host, port=args.port, **_uvicorn_options(settings))
         uvicorn_server = uvicorn.Server(config)
         app.state.on_ready = lambda: _announce(settings)
         uvicorn_server.run()
@@ -126,8 +124,14 @@ def _serve_workers(settings: Settings, args: argparse.Namespace) -> None:
     os.environ[SETTINGS_ENV] = settings.model_dump_json()
     _announce(settings)
     uvicorn.run("fhir_server.app:app_from_environment", factory=True, workers=args.workers, host=args.host,
-                port=args.port, log_level="info", log_config=None, access_log=False, proxy_headers=True,
-                server_header=False, timeout_graceful_shutdown=int(settings.shutdown_timeout))
+                port=args.port, **_uvicorn_options(settings))
+
+
+def _uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """What one server process and ``--workers N`` alike run with."""
+    return {"log_level": "info", "log_config": None, "access_log": False, "proxy_headers": True,
+            "server_header": False, "timeout_keep_alive": settings.keep_alive_timeout,
+            "timeout_graceful_shutdown": int(settings.shutdown_timeout)}
 
 
 def _announce(settings: Settings) -> None:

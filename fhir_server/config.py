@@ -82,6 +82,11 @@ class Settings(BaseSettings):
     # SIGTERM: seconds to let requests in flight finish before they are cancelled.
     shutdown_timeout: float = Field(default=20, validation_alias=AliasChoices("CARESPACE_SHUTDOWN_TIMEOUT",
                                                                               "shutdown_timeout"))
+    # Seconds an idle HTTP connection stays open. Longer than the idle timeout of the clients and
+    # proxies in front (httpx 5 s, AWS load balancers 60 s), so that they close it first: a
+    # server that closes first races a request the client is sending on it (a reset, no answer).
+    keep_alive_timeout: int = Field(default=75, ge=1, validation_alias=AliasChoices(
+        "CARESPACE_KEEP_ALIVE_TIMEOUT", "keep_alive_timeout"))
     # The practice's (and so its patients') time zone: every time a person reads is shown in it,
     # or in the browser's own zone where the page can tell.
     timezone: str = Field(default_factory=timefmt.server_zone_name,

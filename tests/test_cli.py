@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
+import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -105,3 +108,28 @@ def test_an_unknown_time_zone_is_named_not_a_traceback(tmp_path: Path) -> None:
     assert result.returncode == 1 and not result.stdout
     assert "CARESPACE_TIMEZONE" in result.stderr and "not a time zone name" in result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def _healthz_on(sock: socket.socket) -> bytes:
+    """GET /healthz on an open connection; the status line, or b"" if the server had closed it."""
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return b""
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = re.search(rb"content-length: (\d+)", head, re.IGNORECASE)
+    while length and len(body) < int(length.group(1)):
+        body += sock.recv(65536)
+    return head.split(b"\r\n", 1)[0]
+
+
+def test_an_idle_connection_outlives_the_clients_own_idle_timeout(serve: Serve) -> None:
+    """A client (httpx: 5 s) or a load balancer (AWS: 60 s) closes its idle connections first; a
+    server that closes at the same moment races the request being sent on one (a reset)."""
+    with socket.create_connection(("127.0.0.1", serve.port), timeout=30) as sock:
+        assert _healthz_on(sock) == b"HTTP/1.1 200 OK"
+        time.sleep(6)  # past uvicorn's default keep-alive of 5 s
+        assert _healthz_on(sock) == b"HTTP/1.1 200 OK", "the server closed an idle connection after 5 s"

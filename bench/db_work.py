@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -262,7 +263,7 @@ async def transaction_writes(uri: str, db_pid: int, *, runs: int = 6, each: int 
                 await BundleProcessor(services, IMPORTER).run({"resourceType": "Bundle", "type": "transaction",
                                                                "entry": entries})
                 wall, app = time.perf_counter() - t0, time.process_time() - app0
-                names = sorted({n: sent.names.count(n) for n in set(sent.names)}.items(), key=lambda x: -x[1])
+                names = Counter(sent.names).most_common()
                 print(f"  run {run + 1}  round trips {len(sent.names):4d} ({', '.join(f'{n} {c}' for n, c in names)})"
                       f"  ms {wall * 1000:6.0f}  CPU ms/entry app {app * 1000 / len(entries):5.2f}"
                       f" + database {(cpu_ms(db_pid) - db0) / len(entries):5.2f}")

@@ -118,7 +118,7 @@ class Database:
             await work(None)
             return
         async with self.client.start_session() as session:
-            await session.with_transaction(lambda s: work(s))
+            await session.with_transaction(work)
 
     async def ensure_indexes(self) -> None:
         """Create the indexes of the non-resource collections (resource types index lazily)."""

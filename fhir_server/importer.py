@@ -236,6 +236,7 @@ async def _store_resources(services: Services, items: list[tuple[str, Any]], rep
         current = await store.current_versions(resource_type, ids)
         # Ids with an earlier (deleted) life continue their version line.
         lived = await store.last_vids(resource_type, [i for i in ids if i not in current])
+        await store.collection(resource_type)  # its indexes, outside the transaction (as a Bundle's are)
         changes = Changes()
         for resource in resources:
             rid = resource["id"]
